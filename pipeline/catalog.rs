@@ -1,0 +1,233 @@
+//! The dataset catalog: every dataset the pipeline reads or writes, with its layer, folder and
+//! Arrow schema. No other module builds a dataset path.
+//!
+//! Words: a *dataset* is a table (or a raw capture) that grows one *partition* per *snapshot*
+//! date; a partition is the folder `LAYER/NAME/snapshot=YYYY-MM-DD/` holding the data file(s)
+//! and `_manifest.json`. These folders read as hive partitions in polars, DuckDB and pyarrow
+//! (the `snapshot` column comes from the folder name, so it is not stored in the files).
+//! The report layer is the exception: `4_report/YYYY-MM-DD/` is a folder of files to publish.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use chrono::NaiveDate;
+
+use crate::error::{Error, Result};
+
+/// The numbered layers, so that `ls datasets/` shows the pipeline's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    /// Responses and outputs exactly as received, compressed. Never rewritten.
+    Raw,
+    /// One-to-one with raw: renamed, typed, parsed; never joined.
+    Staged,
+    /// Joined tables at an entity's grain, for analysts.
+    Marts,
+    /// Published report files.
+    Report,
+}
+
+impl Layer {
+    /// The layer's folder name.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Layer::Raw => "1_raw",
+            Layer::Staged => "2_staged",
+            Layer::Marts => "3_marts",
+            Layer::Report => "4_report",
+        }
+    }
+}
+
+/// A dataset of the catalog.
+#[derive(Debug, Clone, Copy)]
+pub struct Dataset {
+    /// Stable id, used in manifests and messages.
+    pub id: &'static str,
+    /// Its layer.
+    pub layer: Layer,
+    /// Folder below the layer.
+    pub name: &'static str,
+    /// The data file inside each partition.
+    pub file: &'static str,
+    /// Its Arrow schema (None for raw captures, which are JSON lines).
+    pub schema: Option<fn() -> SchemaRef>,
+    /// One line for humans.
+    pub description: &'static str,
+}
+
+/// Raw Hub API responses of one extract run: `responses.jsonl.gz`, one JSON object per
+/// response (`url`, `status`, `received_at`, selected `headers`, `body`).
+pub const HUB_RAW: Dataset = Dataset {
+    id: "raw.hub",
+    layer: Layer::Raw,
+    name: "hub",
+    file: "responses.jsonl.gz",
+    schema: None,
+    description: "Hub API responses as received (gzip JSON lines)",
+};
+
+/// One row per repository of the namespace.
+pub const REPOSITORIES: Dataset = Dataset {
+    id: "staged.repositories",
+    layer: Layer::Staged,
+    name: "repositories",
+    file: "part-0.parquet",
+    schema: Some(repositories_schema),
+    description: "one row per Hub repository: list fields, description, deprecation notice",
+};
+
+/// One row per tag × platform image.
+pub const TAGS: Dataset = Dataset {
+    id: "staged.tags",
+    layer: Layer::Staged,
+    name: "tags",
+    file: "part-0.parquet",
+    schema: Some(tags_schema),
+    description: "one row per tag and platform image: digest, os, architecture, size, dates",
+};
+
+/// Every partitioned dataset, in pipeline order.
+pub const ALL: &[Dataset] = &[HUB_RAW, REPOSITORIES, TAGS];
+
+fn ts() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn utf8_list() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+/// Schema of [`REPOSITORIES`].
+pub fn repositories_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("namespace", DataType::Utf8, false),
+        Field::new("description", DataType::Utf8, true),
+        Field::new("full_description", DataType::Utf8, true),
+        Field::new("star_count", DataType::Int64, true),
+        Field::new("pull_count", DataType::Int64, true),
+        Field::new("last_updated", ts(), true),
+        Field::new("date_registered", ts(), true),
+        Field::new("status", DataType::Utf8, true),
+        Field::new("deprecated", DataType::Boolean, false),
+        Field::new("deprecation_targets", utf8_list(), false),
+        Field::new("deprecation_alternatives", utf8_list(), false),
+        Field::new("deprecation_link", DataType::Utf8, true),
+        Field::new("notice_text", DataType::Utf8, true),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("captured_at", ts(), false),
+        Field::new("detail_captured_at", ts(), true),
+        Field::new("carried_forward", DataType::Boolean, false),
+    ]))
+}
+
+/// Schema of [`TAGS`].
+pub fn tags_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("repository", DataType::Utf8, false),
+        Field::new("tag", DataType::Utf8, false),
+        Field::new("digest", DataType::Utf8, true),
+        Field::new("os", DataType::Utf8, true),
+        Field::new("architecture", DataType::Utf8, true),
+        Field::new("variant", DataType::Utf8, true),
+        Field::new("size", DataType::Int64, true),
+        Field::new("full_size", DataType::Int64, true),
+        Field::new("last_updated", ts(), true),
+        Field::new("last_pulled", ts(), true),
+        Field::new("last_pushed", ts(), true),
+        Field::new("tag_status", DataType::Utf8, true),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("captured_at", ts(), false),
+        Field::new("carried_forward", DataType::Boolean, false),
+    ]))
+}
+
+/// The partition name of a snapshot date.
+pub fn partition_name(snapshot: NaiveDate) -> String {
+    format!("snapshot={snapshot}")
+}
+
+/// `ROOT/LAYER/NAME`: the folder holding all partitions of `ds`.
+pub fn dataset_dir(root: &Path, ds: &Dataset) -> PathBuf {
+    root.join(ds.layer.dir()).join(ds.name)
+}
+
+/// `ROOT/LAYER/NAME/snapshot=D`.
+pub fn partition_dir(root: &Path, ds: &Dataset, snapshot: NaiveDate) -> PathBuf {
+    dataset_dir(root, ds).join(partition_name(snapshot))
+}
+
+/// The data file of a partition.
+pub fn partition_file(root: &Path, ds: &Dataset, snapshot: NaiveDate) -> PathBuf {
+    partition_dir(root, ds, snapshot).join(ds.file)
+}
+
+/// `ROOT/4_report/D`: where the report for date D is written.
+pub fn report_dir(root: &Path, date: NaiveDate) -> PathBuf {
+    root.join(Layer::Report.dir()).join(date.to_string())
+}
+
+/// Where unfinished writes live until they are renamed into place (never read as data).
+pub fn staging_area(root: &Path) -> PathBuf {
+    root.join(".tmp")
+}
+
+/// The snapshot dates that have a complete partition of `ds`, oldest first. A partition is
+/// complete when its manifest exists (it is written last, before the rename).
+pub fn snapshots(root: &Path, ds: &Dataset) -> Result<Vec<NaiveDate>> {
+    let dir = dataset_dir(root, ds);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let mut dates = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        let name = entry.file_name();
+        let Some(date) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("snapshot="))
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        else {
+            continue;
+        };
+        if entry.path().join(crate::io::partition::MANIFEST).exists() {
+            dates.push(date);
+        }
+    }
+    dates.sort();
+    Ok(dates)
+}
+
+/// The latest snapshot of `ds` on or before `date`, or an input error listing what exists.
+pub fn snapshot_on_or_before(root: &Path, ds: &Dataset, date: NaiveDate) -> Result<NaiveDate> {
+    let all = snapshots(root, ds)?;
+    all.iter()
+        .rev()
+        .find(|d| **d <= date)
+        .copied()
+        .ok_or_else(|| {
+            let available = if all.is_empty() {
+                "none; run `hubaudit extract-hub` first (or `just run` for the sample world)"
+                    .to_string()
+            } else {
+                all.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            Error::Input(format!(
+                "no {} snapshot on or before {date} in {}; available dates: {available}",
+                ds.name,
+                dataset_dir(root, ds).display()
+            ))
+        })
+}
+
+/// The latest snapshot of `ds` strictly before `date`, if any.
+pub fn snapshot_before(root: &Path, ds: &Dataset, date: NaiveDate) -> Result<Option<NaiveDate>> {
+    Ok(snapshots(root, ds)?.into_iter().rev().find(|d| *d < date))
+}

@@ -1,0 +1,241 @@
+//! Configuration: the committed `hubaudit.toml`, environment overrides, then CLI flags.
+//!
+//! Precedence, lowest first: built-in defaults, the TOML file (strict: an unknown key is an
+//! error naming it), `HUBAUDIT_*` environment variables, command-line flags (applied by
+//! `main.rs`). Secrets never live here: the Hub token is read from the environment by
+//! [`hub_token`] only, and is neither logged nor written anywhere.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Environment variable holding a Docker Hub access token (personal access token or JWT).
+pub const HUB_TOKEN_ENV: &str = "HUBAUDIT_HUB_TOKEN";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Root folder of the dataset layers (`1_raw`, `2_staged`, `3_marts`, `4_report`).
+    pub datasets: PathBuf,
+    /// The Docker Hub API client.
+    pub hub: HubConfig,
+    /// The report stage.
+    pub report: ReportConfig,
+}
+
+/// Settings of the Hub API client (used by `extract-hub`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HubConfig {
+    /// Base URL of the Hub API; may carry a path prefix (a replay server's capture date).
+    pub url: String,
+    /// Namespace whose repositories are listed (`library` = Docker Official Images).
+    pub namespace: String,
+    /// Page size for list and tag requests (the Hub allows at most 100).
+    pub page_size: u32,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Timeout of one HTTP request, in seconds.
+    pub timeout_secs: u64,
+    /// Attempts per request (first try included) before giving up.
+    pub max_attempts: u32,
+    /// Longest total time spent on one request, retries and waits included, in seconds.
+    pub retry_budget_secs: u64,
+    /// First backoff delay in milliseconds; doubles per attempt, with jitter.
+    pub backoff_base_ms: u64,
+    /// Longest single backoff delay, in seconds.
+    pub backoff_max_secs: u64,
+}
+
+/// Settings of the report stage.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportConfig {
+    /// Folder of committed reference facts (the published study's figures, deprecation dates).
+    pub reference: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            datasets: PathBuf::from("datasets"),
+            hub: HubConfig::default(),
+            report: ReportConfig::default(),
+        }
+    }
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            url: "https://hub.docker.com".into(),
+            namespace: "library".into(),
+            page_size: 100,
+            concurrency: 4,
+            timeout_secs: 30,
+            max_attempts: 6,
+            retry_budget_secs: 300,
+            backoff_base_ms: 500,
+            backoff_max_secs: 60,
+        }
+    }
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig {
+            reference: PathBuf::from("datasets/reference"),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path` if given (it must exist), else `hubaudit.toml` in the current folder if it
+    /// exists, else the defaults; then applies the environment overrides.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let mut config = match path {
+            Some(p) => Config::from_file(p)?,
+            None if Path::new("hubaudit.toml").exists() => {
+                Config::from_file(Path::new("hubaudit.toml"))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML file strictly.
+    pub fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Config::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config> {
+        toml::from_str(text).map_err(|e| Error::Config {
+            origin: origin.to_string(),
+            message: e.message().to_string(),
+        })
+    }
+
+    /// Applies `HUBAUDIT_*` overrides read through `get` (the environment, or a map in tests).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<()> {
+        fn num<T: std::str::FromStr>(key: &str, value: String) -> Result<T> {
+            value.trim().parse().map_err(|_| Error::Config {
+                origin: format!("environment variable {key}"),
+                message: format!("expected a whole number, got {value:?}"),
+            })
+        }
+        if let Some(v) = get("HUBAUDIT_DATASETS") {
+            self.datasets = PathBuf::from(v);
+        }
+        if let Some(v) = get("HUBAUDIT_HUB_URL") {
+            self.hub.url = v;
+        }
+        if let Some(v) = get("HUBAUDIT_HUB_NAMESPACE") {
+            self.hub.namespace = v;
+        }
+        if let Some(v) = get("HUBAUDIT_HUB_CONCURRENCY") {
+            self.hub.concurrency = num("HUBAUDIT_HUB_CONCURRENCY", v)?;
+        }
+        if let Some(v) = get("HUBAUDIT_HUB_MAX_ATTEMPTS") {
+            self.hub.max_attempts = num("HUBAUDIT_HUB_MAX_ATTEMPTS", v)?;
+        }
+        if let Some(v) = get("HUBAUDIT_HUB_RETRY_BUDGET_SECS") {
+            self.hub.retry_budget_secs = num("HUBAUDIT_HUB_RETRY_BUDGET_SECS", v)?;
+        }
+        Ok(())
+    }
+
+    /// Checks value ranges, naming the key and the allowed range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, message: String| Error::Config {
+            origin: format!("key {key}"),
+            message,
+        };
+        let h = &self.hub;
+        if !(1..=100).contains(&h.page_size) {
+            return Err(bad(
+                "hub.page_size",
+                format!(
+                    "{} is outside 1..=100 (the Hub's maximum is 100)",
+                    h.page_size
+                ),
+            ));
+        }
+        if h.concurrency == 0 || h.concurrency > 64 {
+            return Err(bad(
+                "hub.concurrency",
+                format!("{} is outside 1..=64", h.concurrency),
+            ));
+        }
+        if h.max_attempts == 0 {
+            return Err(bad("hub.max_attempts", "must be at least 1".into()));
+        }
+        if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
+            return Err(bad("hub.url", format!("{:?} is not an http(s) URL", h.url)));
+        }
+        if h.namespace.is_empty() || h.namespace.contains('/') {
+            return Err(bad(
+                "hub.namespace",
+                format!("{:?} is not a namespace name", h.namespace),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The Hub token from the environment, if set and not empty. Never log the value.
+pub fn hub_token() -> Option<String> {
+    std::env::var(HUB_TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_file_parses_and_equals_defaults_where_unset() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/hubaudit.toml")).unwrap();
+        let c = Config::from_toml(&text, "hubaudit.toml").unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.hub.namespace, "library");
+        assert_eq!(c.hub.page_size, 100);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let err = Config::from_toml("[hub]\npage_sise = 10\n", "x.toml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("x.toml") && msg.contains("page_sise"), "{msg}");
+    }
+
+    #[test]
+    fn env_overrides_file_and_bad_numbers_are_named() {
+        let mut c = Config::from_toml("[hub]\nconcurrency = 2\n", "t").unwrap();
+        c.apply_env(|k| (k == "HUBAUDIT_HUB_CONCURRENCY").then(|| "7".to_string()))
+            .unwrap();
+        assert_eq!(c.hub.concurrency, 7);
+        let err = c
+            .apply_env(|k| (k == "HUBAUDIT_HUB_CONCURRENCY").then(|| "many".to_string()))
+            .unwrap_err();
+        assert!(err.to_string().contains("HUBAUDIT_HUB_CONCURRENCY"));
+    }
+
+    #[test]
+    fn validate_rejects_page_size_over_100() {
+        let c = Config::from_toml("[hub]\npage_size = 500\n", "t").unwrap();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("hub.page_size"));
+    }
+}

@@ -1,0 +1,85 @@
+//! Typed errors of the library and the exit codes they map to.
+//!
+//! Every error names what failed (a file, a URL, an argument) and, where there is one, the fix.
+//! `main.rs` turns an [`Error`] into a process exit code with [`Error::exit_code`]; non-fatal
+//! problems (a bad record, a failed image) are not errors: they become rows with a status and
+//! are counted in a stage's summary.
+
+use std::path::PathBuf;
+
+/// Exit codes of the `hubaudit` binary (also listed in `--help` and the README).
+pub mod exit {
+    /// Everything worked.
+    pub const OK: i32 = 0;
+    /// The stage finished but some items failed (they are rows with a status).
+    pub const PARTIAL: i32 = 1;
+    /// An outside system (the Hub, a registry, Trivy) failed beyond the retry budget.
+    pub const UPSTREAM: i32 = 2;
+    /// Bad input: arguments, configuration, dates, missing or corrupt input files.
+    pub const INPUT: i32 = 3;
+    /// The stage is not available yet in this version.
+    pub const NOT_AVAILABLE: i32 = 4;
+    /// Local I/O or an internal error (disk full, permission denied, a bug).
+    pub const INTERNAL: i32 = 5;
+}
+
+/// The library's error type.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The user gave something we cannot use; the message says what and how to fix it.
+    #[error("{0}")]
+    Input(String),
+    /// The configuration file or an environment override is invalid.
+    #[error("configuration {origin}: {message}")]
+    Config { origin: String, message: String },
+    /// An outside system failed (after retries, where retrying makes sense).
+    #[error("{url}: {reason}")]
+    Upstream { url: String, reason: String },
+    /// A local file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A data file could not be decoded or encoded (Parquet, Arrow, JSON, CSV).
+    #[error("{context}: {message}")]
+    Data { context: String, message: String },
+    /// A stage that a later version implements.
+    #[error("`{stage}` is not available yet: {why}")]
+    NotAvailable {
+        stage: &'static str,
+        why: &'static str,
+    },
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input(_) | Error::Config { .. } => exit::INPUT,
+            Error::Upstream { .. } => exit::UPSTREAM,
+            Error::NotAvailable { .. } => exit::NOT_AVAILABLE,
+            Error::Io { .. } | Error::Data { .. } => exit::INTERNAL,
+        }
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A decoding or encoding error, with what was being read or written.
+    pub fn data(context: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Error::Data {
+            context: context.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

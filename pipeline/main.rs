@@ -1,0 +1,392 @@
+//! The `hubaudit` command line: parses arguments, runs a stage, maps errors to exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+use hubaudit::config::{self, Config};
+use hubaudit::error::{exit, Error, Result};
+use hubaudit::sample::replay::{Capture, Fault, Knobs, ReplayHub};
+use hubaudit::sample::World;
+use hubaudit::stages::{self, extract_hub, report};
+use hubaudit::{catalog, dates};
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  partial: the stage finished but some items failed (they are rows with a status)
+  2  an outside system (Docker Hub, a registry, Trivy) failed beyond the retry budget;
+     nothing was written for the snapshot
+  3  bad input: arguments, configuration, dates, missing or corrupt input files
+  4  the stage is not available yet in this version
+  5  local I/O or internal error
+
+Secrets: a Docker Hub token is read from HUBAUDIT_HUB_TOKEN only (never from flags or files).
+Quick start on the offline sample world: `just run`, then open datasets/4_report/2021-08-24/index.html";
+
+/// hubaudit: repeatable security review of Docker Official Images.
+///
+/// Staged jobs extract Docker Hub metadata into dated Parquet snapshots
+/// (datasets/1_raw, 2_staged, 3_marts) and a report stage rebuilds the 2021 study's tables
+/// for any date (datasets/4_report/DATE).
+#[derive(Parser, Debug)]
+#[command(name = "hubaudit", version, after_help = AFTER_HELP, max_term_width = 100)]
+struct Cli {
+    /// Configuration file (default: ./hubaudit.toml when present). Unknown keys are errors.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Crawl the Hub API (list, details, tags) into a dated snapshot.
+    ///
+    /// Writes 1_raw/hub, 2_staged/repositories and 2_staged/tags for --snapshot. With an
+    /// earlier snapshot present, details and tags are fetched only for repositories whose
+    /// last_updated changed (use --full to fetch all). If any request fails beyond its retry
+    /// budget, nothing is written and the exit code is 2.
+    ExtractHub(ExtractArgs),
+    /// Scan images with Trivy (not available yet).
+    Scan(WriteArgs),
+    /// Record light pull-count snapshots (not available yet).
+    PullCounts(WriteArgs),
+    /// Join staged tables into marts (not available yet).
+    Join(WriteArgs),
+    /// Build the report for a date from the latest snapshots on or before it.
+    ///
+    /// Writes 4_report/DATE/: index.html, report.md, deprecated.csv, deprecated_vs_study.csv.
+    Report(ReportArgs),
+    /// Run every stage in order for one snapshot, then the report for that date.
+    ///
+    /// Stages that are not available yet are skipped with a message.
+    Run(ExtractArgs),
+    /// The offline sample world: build its replay capture, serve it, or run the whole pipeline on it.
+    #[command(subcommand)]
+    Sample(SampleCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+struct WriteArgs {
+    /// Dataset root folder [default: datasets, or `datasets` in the config]
+    #[arg(long, value_name = "DIR")]
+    datasets: Option<PathBuf>,
+    /// Snapshot date to write, YYYY-MM-DD [default: today, UTC]
+    #[arg(long, value_name = "DATE")]
+    snapshot: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+struct ExtractArgs {
+    #[command(flatten)]
+    write: WriteArgs,
+    /// Hub API base URL [default: https://hub.docker.com, or hub.url in the config]
+    #[arg(long, value_name = "URL")]
+    hub_url: Option<String>,
+    /// Hub namespace [default: library]
+    #[arg(long, value_name = "NAME")]
+    namespace: Option<String>,
+    /// Requests in flight at once
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    /// Fetch every detail and tag list even when an earlier snapshot could be carried forward
+    #[arg(long)]
+    full: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+struct ReportArgs {
+    /// Dataset root folder [default: datasets]
+    #[arg(long, value_name = "DIR")]
+    datasets: Option<PathBuf>,
+    /// Report date, YYYY-MM-DD: each table uses the latest snapshot on or before it
+    #[arg(long, value_name = "DATE")]
+    date: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum SampleCommand {
+    /// Turn the spec (datasets/sample) into a replay capture folder.
+    Build {
+        /// Spec folder holding world.toml, images.csv, notices.toml
+        #[arg(long, default_value = "datasets/sample", value_name = "DIR")]
+        spec: PathBuf,
+        /// Capture folder to write [default: SPEC/build]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Serve a capture folder as a Docker Hub API on 127.0.0.1 until interrupted.
+    ///
+    /// Paths answer under a /YYYY-MM-DD prefix per capture date, e.g.
+    /// --hub-url http://127.0.0.1:PORT/2021-08-24, and without prefix for --date.
+    Serve {
+        /// Capture folder [default: datasets/sample/build]
+        #[arg(long, default_value = "datasets/sample/build", value_name = "DIR")]
+        capture: PathBuf,
+        /// Port on 127.0.0.1 (0 picks a free one)
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Date served at paths without a date prefix [default: the last capture date]
+        #[arg(long, value_name = "DATE")]
+        date: Option<String>,
+        /// Fault for the next request, repeatable, in order: 429[:SECS], 429x[:SECS]
+        /// (X-Retry-After), a status 400-599, reset, truncate, slow[:MS]
+        #[arg(long, value_name = "FAULT")]
+        fault: Vec<String>,
+        /// Fault for every request after the queued ones
+        #[arg(long, value_name = "FAULT")]
+        always: Option<String>,
+        /// Answer 404 on the /v2/namespaces/ paths (a server from before 2025)
+        #[arg(long)]
+        legacy_only: bool,
+        /// The last page's `next` points back to page 1
+        #[arg(long)]
+        paging_loop: bool,
+        /// Requests allowed per window, as N/SECS (429 beyond it)
+        #[arg(long, value_name = "N/SECS")]
+        rate_limit: Option<String>,
+    },
+    /// Build the capture, serve it on a free port and run every stage for each capture date,
+    /// then the report for the last date (what `just run` does).
+    Run {
+        /// Spec folder
+        #[arg(long, default_value = "datasets/sample", value_name = "DIR")]
+        spec: PathBuf,
+        /// Dataset root folder [default: datasets]
+        #[arg(long, value_name = "DIR")]
+        datasets: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::INPUT
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::ExtractHub(args) => {
+            let opts = extract_options(&config, &args)?;
+            print_extract(&extract_hub::run(&opts)?);
+            Ok(exit::OK)
+        }
+        Command::Scan(_) => Err(stages::not_available("scan")),
+        Command::PullCounts(_) => Err(stages::not_available("pull-counts")),
+        Command::Join(_) => Err(stages::not_available("join")),
+        Command::Report(args) => {
+            let opts = report::Options {
+                datasets: args.datasets.unwrap_or(config.datasets.clone()),
+                date: dates::parse_date("--date", &args.date)?,
+                reference: config.report.reference.clone(),
+            };
+            print_report(&report::run(&opts)?);
+            Ok(exit::OK)
+        }
+        Command::Run(args) => {
+            let opts = extract_options(&config, &args)?;
+            run_all(&config, &opts)
+        }
+        Command::Sample(cmd) => sample_command(&config, cmd),
+    }
+}
+
+fn extract_options(config: &Config, args: &ExtractArgs) -> Result<extract_hub::Options> {
+    let mut hub = config.hub.clone();
+    if let Some(u) = &args.hub_url {
+        hub.url = u.clone();
+    }
+    if let Some(n) = &args.namespace {
+        hub.namespace = n.clone();
+    }
+    if let Some(c) = args.concurrency {
+        hub.concurrency = c;
+    }
+    let checked = Config {
+        hub: hub.clone(),
+        ..config.clone()
+    };
+    checked.validate()?;
+    Ok(extract_hub::Options {
+        datasets: args
+            .write
+            .datasets
+            .clone()
+            .unwrap_or(config.datasets.clone()),
+        snapshot: match &args.write.snapshot {
+            Some(s) => dates::parse_date("--snapshot", s)?,
+            None => dates::today_utc(),
+        },
+        hub,
+        token: config::hub_token(),
+        full: args.full,
+    })
+}
+
+/// Every stage in order for one snapshot, then the report for its date.
+fn run_all(config: &Config, opts: &extract_hub::Options) -> Result<i32> {
+    println!("== {} ==", opts.snapshot);
+    print_extract(&extract_hub::run(opts)?);
+    for stage in ["scan", "pull-counts", "join"] {
+        println!("{stage}: skipped — {}", stages::not_available(stage));
+    }
+    print_report(&report::run(&report::Options {
+        datasets: opts.datasets.clone(),
+        date: opts.snapshot,
+        reference: config.report.reference.clone(),
+    })?);
+    Ok(exit::OK)
+}
+
+fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
+    match cmd {
+        SampleCommand::Build { spec, out } => {
+            let out = out.unwrap_or_else(|| spec.join("build"));
+            let files = World::load(&spec)?.build_capture(&out)?;
+            println!("sample capture: {files} files in {}", out.display());
+            Ok(exit::OK)
+        }
+        SampleCommand::Serve {
+            capture,
+            port,
+            date,
+            fault,
+            always,
+            legacy_only,
+            paging_loop,
+            rate_limit,
+        } => {
+            let parse_fault =
+                |f: &str| Fault::parse(f).map_err(|e| Error::Input(format!("--fault: {e}")));
+            let knobs = Knobs {
+                queue: fault
+                    .iter()
+                    .map(|f| parse_fault(f))
+                    .collect::<Result<_>>()?,
+                always: always.as_deref().map(parse_fault).transpose()?,
+                paging_loop,
+                legacy_only,
+                rate_limit: rate_limit.as_deref().map(parse_rate_limit).transpose()?,
+                default_date: date
+                    .as_deref()
+                    .map(|d| dates::parse_date("--date", d))
+                    .transpose()?,
+            };
+            let capture = Capture::load(&capture)?;
+            let dates: Vec<String> = capture.meta.dates.iter().map(|d| d.to_string()).collect();
+            let hub = ReplayHub::start(capture, knobs, port)?;
+            println!("replay Hub listening on {} (SAMPLE DATA)", hub.url());
+            for d in &dates {
+                println!("  --hub-url {}/{d}", hub.url());
+            }
+            println!("stop with Ctrl-C");
+            hub.wait();
+            Ok(exit::OK)
+        }
+        SampleCommand::Run { spec, datasets } => {
+            let world = World::load(&spec)?;
+            let out = spec.join("build");
+            let files = world.build_capture(&out)?;
+            println!(
+                "sample world: {} images, {files} capture files in {} (SAMPLE DATA)",
+                world.images.len(),
+                out.display()
+            );
+            let hub = ReplayHub::start(Capture::load(&out)?, Knobs::default(), 0)?;
+            println!("replay Hub on {}", hub.url());
+            let datasets = datasets.unwrap_or(config.datasets.clone());
+            let mut last = None;
+            for date in &world.meta.captures {
+                let mut hubc = config.hub.clone();
+                hubc.url = hub.url_for(*date);
+                hubc.namespace = world.meta.namespace.clone();
+                let opts = extract_hub::Options {
+                    datasets: datasets.clone(),
+                    snapshot: *date,
+                    hub: hubc,
+                    token: None,
+                    full: false,
+                };
+                run_all(config, &opts)?;
+                last = Some(*date);
+            }
+            if let Some(d) = last {
+                println!(
+                    "\nreport: {}",
+                    catalog::report_dir(&datasets, d)
+                        .join("index.html")
+                        .display()
+                );
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn parse_rate_limit(text: &str) -> Result<(u32, std::time::Duration)> {
+    let bad = || {
+        Error::Input(format!(
+            "--rate-limit {text:?}: write it as N/SECS, e.g. 10/60"
+        ))
+    };
+    let (n, s) = text.split_once('/').ok_or_else(bad)?;
+    Ok((
+        n.parse().map_err(|_| bad())?,
+        std::time::Duration::from_secs(s.parse().map_err(|_| bad())?),
+    ))
+}
+
+fn print_extract(s: &extract_hub::Summary) {
+    let snapshot = s
+        .snapshot
+        .map(|d: NaiveDate| d.to_string())
+        .unwrap_or_default();
+    println!(
+        "extract-hub {snapshot}: {} repositories ({} deprecated), {} tag rows; source {}",
+        s.repositories, s.deprecated, s.tags, s.source
+    );
+    println!(
+        "  requests: {} ({} HTTP exchanges incl. retries); details fetched {}, carried forward {}{}",
+        s.requests,
+        s.attempts,
+        s.fetched,
+        s.carried_forward,
+        s.previous.map(|p| format!(" from {p}")).unwrap_or_default()
+    );
+    for w in &s.warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+fn print_report(s: &report::Summary) {
+    println!(
+        "report: {} (snapshot {}): {} deprecated; vs study: {} both, {} only ours, {} only study{}",
+        s.dir.display(),
+        s.snapshot,
+        s.deprecated,
+        s.both,
+        s.only_ours,
+        s.only_study,
+        if s.sample { " [SAMPLE DATA]" } else { "" }
+    );
+}

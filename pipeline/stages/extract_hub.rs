@@ -1,0 +1,415 @@
+//! `extract-hub`: crawls the Hub API for one namespace and writes a dated snapshot.
+//!
+//! Reads: the Hub API (list, detail, tags) and, for incremental runs, the previous snapshot of
+//! `2_staged/repositories` and `2_staged/tags`. Writes: `1_raw/hub` (every response),
+//! `2_staged/repositories` and `2_staged/tags` for `--snapshot`.
+//!
+//! Incremental: a repository whose `last_updated` equals the previous snapshot's keeps that
+//! snapshot's detail and tags (no requests); its row says `carried_forward = true` and keeps
+//! the old `detail_captured_at`. List fields (pulls, stars, dates) are always current.
+//! Failure: if any request fails beyond its retry budget, nothing is written.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use tokio::task::JoinSet;
+
+use crate::catalog::{self, HUB_RAW, REPOSITORIES, TAGS};
+use crate::config::HubConfig;
+use crate::dates::parse_timestamp;
+use crate::error::{Error, Result};
+use crate::hub::{HubClient, RepoDetail, RepoItem, Tag};
+use crate::io::http::{Fetched, JsonClient, RetryPolicy};
+use crate::io::{parquet as pq, partition, progress};
+use crate::notice;
+use crate::tables::{self, RepoRow, TagRow};
+
+/// What to extract and where.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Dataset root.
+    pub datasets: PathBuf,
+    /// Snapshot date to write.
+    pub snapshot: NaiveDate,
+    /// Hub client settings (URL, namespace, limits).
+    pub hub: HubConfig,
+    /// Bearer token, from the environment.
+    pub token: Option<String>,
+    /// Ignore the previous snapshot and fetch every detail.
+    pub full: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Snapshot written.
+    pub snapshot: Option<NaiveDate>,
+    /// Snapshot used for carrying details forward.
+    pub previous: Option<NaiveDate>,
+    /// `hub` or what a replay server declares (`sample`).
+    pub source: String,
+    /// Rows written.
+    pub repositories: usize,
+    /// Tag rows written.
+    pub tags: usize,
+    /// Deprecated repositories found.
+    pub deprecated: usize,
+    /// Repositories whose detail and tags were fetched.
+    pub fetched: usize,
+    /// Repositories carried forward.
+    pub carried_forward: usize,
+    /// HTTP requests (URLs) completed.
+    pub requests: u64,
+    /// HTTP exchanges, retries included.
+    pub attempts: u64,
+    /// Paging loops, count mismatches.
+    pub warnings: Vec<String>,
+}
+
+/// Runs the stage.
+pub fn run(opts: &Options) -> Result<Summary> {
+    let previous = if opts.full {
+        None
+    } else {
+        catalog::snapshot_before(&opts.datasets, &REPOSITORIES, opts.snapshot)?
+    };
+    let prev = match previous {
+        Some(d) => Some(Previous::load(&opts.datasets, d)?),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::data("starting the async runtime", e))?;
+    let crawl = runtime.block_on(crawl(opts, prev.as_ref()))?;
+    drop(runtime);
+
+    let source = crawl.source();
+    let (repos, tags) = crawl.rows(&source, prev.as_ref());
+    let root = &opts.datasets;
+    partition::write_partition(root, &HUB_RAW, opts.snapshot, &source, |path| {
+        write_raw(path, &crawl.responses)
+    })?;
+    partition::write_partition(root, &REPOSITORIES, opts.snapshot, &source, |path| {
+        pq::write_batch(path, &tables::repositories_batch(&repos)?)
+    })?;
+    partition::write_partition(root, &TAGS, opts.snapshot, &source, |path| {
+        pq::write_batch(path, &tables::tags_batch(&tags)?)
+    })?;
+    let stats = &crawl.stats;
+    Ok(Summary {
+        snapshot: Some(opts.snapshot),
+        previous,
+        source,
+        repositories: repos.len(),
+        tags: tags.len(),
+        deprecated: repos.iter().filter(|r| r.deprecated).count(),
+        fetched: crawl.fetched.len(),
+        carried_forward: repos.iter().filter(|r| r.carried_forward).count(),
+        requests: stats.0,
+        attempts: stats.1,
+        warnings: crawl.warnings.clone(),
+    })
+}
+
+/// The previous snapshot's rows, by repository.
+struct Previous {
+    repos: HashMap<String, RepoRow>,
+    tags: HashMap<String, Vec<TagRow>>,
+}
+
+impl Previous {
+    fn load(root: &std::path::Path, date: NaiveDate) -> Result<Self> {
+        let repos = tables::read_repositories(root, date)?
+            .into_iter()
+            .map(|r| (r.name.clone(), r))
+            .collect();
+        let mut tags: HashMap<String, Vec<TagRow>> = HashMap::new();
+        if catalog::snapshots(root, &TAGS)?.contains(&date) {
+            for t in tables::read_tags(root, date)? {
+                tags.entry(t.repository.clone()).or_default().push(t);
+            }
+        }
+        Ok(Previous { repos, tags })
+    }
+
+    /// Whether `item` can reuse the previous detail and tags.
+    fn unchanged(&self, item: &RepoItem) -> bool {
+        self.repos.get(&item.name).is_some_and(|r| {
+            r.last_updated == item.last_updated.as_deref().and_then(parse_timestamp)
+                && self.tags.contains_key(&item.name)
+        })
+    }
+}
+
+/// Everything the crawl received.
+struct Crawl {
+    list: Vec<RepoItem>,
+    list_captured_at: DateTime<Utc>,
+    fetched: BTreeMap<String, (RepoDetail, DateTime<Utc>, Vec<Tag>)>,
+    responses: Vec<Fetched>,
+    warnings: Vec<String>,
+    stats: (u64, u64),
+}
+
+impl Crawl {
+    /// `hub`, unless the server declares itself a replay of another source.
+    fn source(&self) -> String {
+        self.responses
+            .iter()
+            .find_map(|r| r.headers.get("x-hubaudit-replay").cloned())
+            .unwrap_or_else(|| "hub".to_string())
+    }
+
+    /// The staged rows, sorted.
+    fn rows(&self, source: &str, prev: Option<&Previous>) -> (Vec<RepoRow>, Vec<TagRow>) {
+        let captured = self.list_captured_at;
+        let mut repos = Vec::new();
+        let mut tags = Vec::new();
+        for item in &self.list {
+            if let Some((detail, detail_at, item_tags)) = self.fetched.get(&item.name) {
+                repos.push(repo_row(item, detail, source, captured, *detail_at));
+                tags.extend(tag_rows(&item.name, item_tags, source, *detail_at));
+            } else if let Some(prev) = prev {
+                let old = &prev.repos[&item.name];
+                repos.push(carry_forward(old, item, source, captured));
+                tags.extend(prev.tags[&item.name].iter().map(|t| TagRow {
+                    carried_forward: true,
+                    ..t.clone()
+                }));
+            }
+        }
+        repos.sort_by(|a, b| a.name.cmp(&b.name));
+        tags.sort_by(|a, b| {
+            (&a.repository, &a.tag, &a.os, &a.architecture, &a.variant).cmp(&(
+                &b.repository,
+                &b.tag,
+                &b.os,
+                &b.architecture,
+                &b.variant,
+            ))
+        });
+        (repos, tags)
+    }
+}
+
+async fn crawl(opts: &Options, prev: Option<&Previous>) -> Result<Crawl> {
+    let http = JsonClient::new(
+        RetryPolicy::from(&opts.hub),
+        opts.hub.concurrency,
+        opts.token.clone(),
+    )?;
+    let client = Arc::new(HubClient::new(
+        http,
+        &opts.hub.url,
+        &opts.hub.namespace,
+        opts.hub.page_size,
+    ));
+    let listing = client.repositories().await?;
+    let mut warnings = listing.warnings;
+    let list_captured_at = listing
+        .responses
+        .first()
+        .map(|r| r.captured_at())
+        .unwrap_or_else(Utc::now);
+    let mut seen = std::collections::HashSet::new();
+    let mut list = Vec::new();
+    for item in listing.items {
+        if seen.insert(item.name.clone()) {
+            list.push(item);
+        } else {
+            warnings.push(format!(
+                "repository {:?} listed twice; kept the first",
+                item.name
+            ));
+        }
+    }
+    let todo: Vec<String> = list
+        .iter()
+        .filter(|i| !prev.is_some_and(|p| p.unchanged(i)))
+        .map(|i| i.name.clone())
+        .collect();
+
+    let bar = progress::bar(todo.len() as u64, "extract-hub");
+    let mut set = JoinSet::new();
+    for name in todo {
+        let client = client.clone();
+        set.spawn(async move {
+            let (detail, fetched) = client.detail(&name).await?;
+            let tags = client.tags(&name).await?;
+            Ok::<_, Error>((name, detail, fetched, tags))
+        });
+    }
+    let mut fetched = BTreeMap::new();
+    let mut detail_responses = BTreeMap::new();
+    while let Some(joined) = set.join_next().await {
+        let (name, detail, response, tags) =
+            joined.map_err(|e| Error::data("a crawl task", e))??;
+        bar.set_message(name.clone());
+        bar.inc(1);
+        warnings.extend(tags.warnings);
+        let at = response.captured_at();
+        let mut responses = vec![response];
+        responses.extend(tags.responses);
+        detail_responses.insert(name.clone(), responses);
+        fetched.insert(name, (detail, at, tags.items));
+    }
+    bar.finish_and_clear();
+    let mut responses = listing.responses;
+    responses.extend(detail_responses.into_values().flatten());
+    let stats = &client.http().stats;
+    use std::sync::atomic::Ordering::Relaxed;
+    Ok(Crawl {
+        list,
+        list_captured_at,
+        fetched,
+        responses,
+        warnings,
+        stats: (stats.requests.load(Relaxed), stats.attempts.load(Relaxed)),
+    })
+}
+
+/// A staged repository row from a list item and its detail.
+pub fn repo_row(
+    item: &RepoItem,
+    detail: &RepoDetail,
+    source: &str,
+    captured_at: DateTime<Utc>,
+    detail_captured_at: DateTime<Utc>,
+) -> RepoRow {
+    let notice = detail
+        .full_description
+        .as_deref()
+        .and_then(notice::find_notice);
+    RepoRow {
+        name: item.name.clone(),
+        namespace: item.namespace.clone().unwrap_or_default(),
+        description: item
+            .description
+            .clone()
+            .or_else(|| detail.description.clone()),
+        full_description: detail.full_description.clone(),
+        star_count: item.star_count,
+        pull_count: item.pull_count,
+        last_updated: item.last_updated.as_deref().and_then(parse_timestamp),
+        date_registered: item.date_registered.as_deref().and_then(parse_timestamp),
+        status: item.status_description.clone(),
+        deprecated: notice.is_some(),
+        deprecation_targets: notice
+            .as_ref()
+            .map(|n| n.targets.clone())
+            .unwrap_or_default(),
+        deprecation_alternatives: notice
+            .as_ref()
+            .map(|n| n.alternatives.clone())
+            .unwrap_or_default(),
+        deprecation_link: notice.as_ref().and_then(|n| n.recommended_link.clone()),
+        notice_text: notice.map(|n| n.text),
+        source: source.to_string(),
+        captured_at,
+        detail_captured_at: Some(detail_captured_at),
+        carried_forward: false,
+    }
+}
+
+/// The previous row with this list item's current list fields.
+pub fn carry_forward(
+    old: &RepoRow,
+    item: &RepoItem,
+    source: &str,
+    captured_at: DateTime<Utc>,
+) -> RepoRow {
+    RepoRow {
+        namespace: item
+            .namespace
+            .clone()
+            .unwrap_or_else(|| old.namespace.clone()),
+        description: item.description.clone().or_else(|| old.description.clone()),
+        star_count: item.star_count,
+        pull_count: item.pull_count,
+        last_updated: item.last_updated.as_deref().and_then(parse_timestamp),
+        date_registered: item.date_registered.as_deref().and_then(parse_timestamp),
+        status: item.status_description.clone(),
+        source: source.to_string(),
+        captured_at,
+        carried_forward: true,
+        ..old.clone()
+    }
+}
+
+/// Staged tag rows: one per tag × platform image.
+pub fn tag_rows(
+    repository: &str,
+    tags: &[Tag],
+    source: &str,
+    captured_at: DateTime<Utc>,
+) -> Vec<TagRow> {
+    let mut rows = Vec::new();
+    for tag in tags {
+        let base = TagRow {
+            repository: repository.to_string(),
+            tag: tag.name.clone(),
+            digest: None,
+            os: None,
+            architecture: None,
+            variant: None,
+            size: None,
+            full_size: tag.full_size,
+            last_updated: tag.last_updated.as_deref().and_then(parse_timestamp),
+            last_pulled: None,
+            last_pushed: None,
+            tag_status: tag.tag_status.clone(),
+            source: source.to_string(),
+            captured_at,
+            carried_forward: false,
+        };
+        if tag.images.is_empty() {
+            rows.push(base);
+            continue;
+        }
+        for image in &tag.images {
+            rows.push(TagRow {
+                digest: image.digest.clone(),
+                os: image.os.clone(),
+                architecture: image.architecture.clone(),
+                variant: image.variant.clone().filter(|v| !v.is_empty()),
+                size: image.size,
+                last_pulled: image.last_pulled.as_deref().and_then(parse_timestamp),
+                last_pushed: image.last_pushed.as_deref().and_then(parse_timestamp),
+                ..base.clone()
+            });
+        }
+    }
+    rows
+}
+
+/// Writes every response as one gzip JSON line; returns the number of lines.
+fn write_raw(path: &std::path::Path, responses: &[Fetched]) -> Result<u64> {
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut gz = GzEncoder::new(std::io::BufWriter::new(file), Compression::default());
+    for r in responses {
+        let line = serde_json::json!({
+            "url": r.url,
+            "status": r.status,
+            "received_at": r.received_at.to_rfc3339(),
+            "attempts": r.attempts,
+            "headers": r.headers,
+            "body": r.body,
+        });
+        serde_json::to_writer(&mut gz, &line)
+            .map_err(|e| Error::data(path.display().to_string(), e))?;
+        gz.write_all(b"\n").map_err(|e| Error::io(path, e))?;
+    }
+    let buf = gz.finish().map_err(|e| Error::io(path, e))?;
+    buf.into_inner()
+        .map_err(|e| Error::io(path, e.into_error()))?
+        .sync_all()
+        .map_err(|e| Error::io(path, e))?;
+    Ok(responses.len() as u64)
+}

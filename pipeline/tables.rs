@@ -1,0 +1,214 @@
+//! Rows of the staged tables and their conversion to and from Arrow batches with the
+//! catalog's schemas. Stages build these rows with pure functions; `io::parquet` writes them.
+
+use chrono::{DateTime, Utc};
+
+use crate::catalog;
+use crate::error::Result;
+use crate::io::parquet::{self as pq, Columns};
+use arrow_array::RecordBatch;
+
+/// A row of `2_staged/repositories`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepoRow {
+    pub name: String,
+    pub namespace: String,
+    pub description: Option<String>,
+    pub full_description: Option<String>,
+    pub star_count: Option<i64>,
+    pub pull_count: Option<i64>,
+    pub last_updated: Option<DateTime<Utc>>,
+    pub date_registered: Option<DateTime<Utc>>,
+    pub status: Option<String>,
+    /// The README carries a deprecation notice.
+    pub deprecated: bool,
+    /// Replacements the notice recommends.
+    pub deprecation_targets: Vec<String>,
+    /// Alternatives the notice lists when it names no single replacement.
+    pub deprecation_alternatives: Vec<String>,
+    /// A recommended destination that is not an image (a URL).
+    pub deprecation_link: Option<String>,
+    /// The notice's Markdown text.
+    pub notice_text: Option<String>,
+    /// `hub` for the real Docker Hub, `sample` for the sample world, `backfill`.
+    pub source: String,
+    /// When the list response was produced.
+    pub captured_at: DateTime<Utc>,
+    /// When the detail (README) was fetched; earlier than `captured_at` when carried forward.
+    pub detail_captured_at: Option<DateTime<Utc>>,
+    /// Detail fields come from the previous snapshot because `last_updated` did not change.
+    pub carried_forward: bool,
+}
+
+/// A row of `2_staged/tags`: one tag × platform image (a tag without images gives one row
+/// with empty image fields).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagRow {
+    pub repository: String,
+    pub tag: String,
+    pub digest: Option<String>,
+    pub os: Option<String>,
+    pub architecture: Option<String>,
+    pub variant: Option<String>,
+    pub size: Option<i64>,
+    pub full_size: Option<i64>,
+    pub last_updated: Option<DateTime<Utc>>,
+    pub last_pulled: Option<DateTime<Utc>>,
+    pub last_pushed: Option<DateTime<Utc>>,
+    pub tag_status: Option<String>,
+    pub source: String,
+    pub captured_at: DateTime<Utc>,
+    pub carried_forward: bool,
+}
+
+/// Repository rows as a batch.
+pub fn repositories_batch(rows: &[RepoRow]) -> Result<RecordBatch> {
+    pq::batch(
+        catalog::repositories_schema(),
+        vec![
+            pq::strings(rows.iter().map(|r| Some(r.name.as_str()))),
+            pq::strings(rows.iter().map(|r| Some(r.namespace.as_str()))),
+            pq::strings(rows.iter().map(|r| r.description.as_deref())),
+            pq::strings(rows.iter().map(|r| r.full_description.as_deref())),
+            pq::ints(rows.iter().map(|r| r.star_count)),
+            pq::ints(rows.iter().map(|r| r.pull_count)),
+            pq::timestamps(rows.iter().map(|r| r.last_updated)),
+            pq::timestamps(rows.iter().map(|r| r.date_registered)),
+            pq::strings(rows.iter().map(|r| r.status.as_deref())),
+            pq::bools(rows.iter().map(|r| r.deprecated)),
+            pq::string_lists(rows.iter().map(|r| r.deprecation_targets.as_slice())),
+            pq::string_lists(rows.iter().map(|r| r.deprecation_alternatives.as_slice())),
+            pq::strings(rows.iter().map(|r| r.deprecation_link.as_deref())),
+            pq::strings(rows.iter().map(|r| r.notice_text.as_deref())),
+            pq::strings(rows.iter().map(|r| Some(r.source.as_str()))),
+            pq::timestamps(rows.iter().map(|r| Some(r.captured_at))),
+            pq::timestamps(rows.iter().map(|r| r.detail_captured_at)),
+            pq::bools(rows.iter().map(|r| r.carried_forward)),
+        ],
+    )
+}
+
+/// Tag rows as a batch.
+pub fn tags_batch(rows: &[TagRow]) -> Result<RecordBatch> {
+    pq::batch(
+        catalog::tags_schema(),
+        vec![
+            pq::strings(rows.iter().map(|r| Some(r.repository.as_str()))),
+            pq::strings(rows.iter().map(|r| Some(r.tag.as_str()))),
+            pq::strings(rows.iter().map(|r| r.digest.as_deref())),
+            pq::strings(rows.iter().map(|r| r.os.as_deref())),
+            pq::strings(rows.iter().map(|r| r.architecture.as_deref())),
+            pq::strings(rows.iter().map(|r| r.variant.as_deref())),
+            pq::ints(rows.iter().map(|r| r.size)),
+            pq::ints(rows.iter().map(|r| r.full_size)),
+            pq::timestamps(rows.iter().map(|r| r.last_updated)),
+            pq::timestamps(rows.iter().map(|r| r.last_pulled)),
+            pq::timestamps(rows.iter().map(|r| r.last_pushed)),
+            pq::strings(rows.iter().map(|r| r.tag_status.as_deref())),
+            pq::strings(rows.iter().map(|r| Some(r.source.as_str()))),
+            pq::timestamps(rows.iter().map(|r| Some(r.captured_at))),
+            pq::bools(rows.iter().map(|r| r.carried_forward)),
+        ],
+    )
+}
+
+/// Repository rows from a batch read back (`context` names the file in errors).
+pub fn repositories_from(batch: &RecordBatch, context: &str) -> Result<Vec<RepoRow>> {
+    let c = Columns::new(batch, context);
+    let name = c.strings("name")?;
+    let namespace = c.strings("namespace")?;
+    let description = c.strings("description")?;
+    let full_description = c.strings("full_description")?;
+    let star_count = c.ints("star_count")?;
+    let pull_count = c.ints("pull_count")?;
+    let last_updated = c.timestamps("last_updated")?;
+    let date_registered = c.timestamps("date_registered")?;
+    let status = c.strings("status")?;
+    let deprecated = c.bools("deprecated")?;
+    let targets = c.string_lists("deprecation_targets")?;
+    let alternatives = c.string_lists("deprecation_alternatives")?;
+    let link = c.strings("deprecation_link")?;
+    let notice = c.strings("notice_text")?;
+    let source = c.strings("source")?;
+    let captured = c.timestamps("captured_at")?;
+    let detail_captured = c.timestamps("detail_captured_at")?;
+    let carried = c.bools("carried_forward")?;
+    Ok((0..batch.num_rows())
+        .map(|i| RepoRow {
+            name: name[i].clone().unwrap_or_default(),
+            namespace: namespace[i].clone().unwrap_or_default(),
+            description: description[i].clone(),
+            full_description: full_description[i].clone(),
+            star_count: star_count[i],
+            pull_count: pull_count[i],
+            last_updated: last_updated[i],
+            date_registered: date_registered[i],
+            status: status[i].clone(),
+            deprecated: deprecated[i],
+            deprecation_targets: targets[i].clone(),
+            deprecation_alternatives: alternatives[i].clone(),
+            deprecation_link: link[i].clone(),
+            notice_text: notice[i].clone(),
+            source: source[i].clone().unwrap_or_default(),
+            captured_at: captured[i].unwrap_or_default(),
+            detail_captured_at: detail_captured[i],
+            carried_forward: carried[i],
+        })
+        .collect())
+}
+
+/// Tag rows from a batch read back.
+pub fn tags_from(batch: &RecordBatch, context: &str) -> Result<Vec<TagRow>> {
+    let c = Columns::new(batch, context);
+    let repository = c.strings("repository")?;
+    let tag = c.strings("tag")?;
+    let digest = c.strings("digest")?;
+    let os = c.strings("os")?;
+    let architecture = c.strings("architecture")?;
+    let variant = c.strings("variant")?;
+    let size = c.ints("size")?;
+    let full_size = c.ints("full_size")?;
+    let last_updated = c.timestamps("last_updated")?;
+    let last_pulled = c.timestamps("last_pulled")?;
+    let last_pushed = c.timestamps("last_pushed")?;
+    let tag_status = c.strings("tag_status")?;
+    let source = c.strings("source")?;
+    let captured = c.timestamps("captured_at")?;
+    let carried = c.bools("carried_forward")?;
+    Ok((0..batch.num_rows())
+        .map(|i| TagRow {
+            repository: repository[i].clone().unwrap_or_default(),
+            tag: tag[i].clone().unwrap_or_default(),
+            digest: digest[i].clone(),
+            os: os[i].clone(),
+            architecture: architecture[i].clone(),
+            variant: variant[i].clone(),
+            size: size[i],
+            full_size: full_size[i],
+            last_updated: last_updated[i],
+            last_pulled: last_pulled[i],
+            last_pushed: last_pushed[i],
+            tag_status: tag_status[i].clone(),
+            source: source[i].clone().unwrap_or_default(),
+            captured_at: captured[i].unwrap_or_default(),
+            carried_forward: carried[i],
+        })
+        .collect())
+}
+
+/// Reads a staged partition of repositories.
+pub fn read_repositories(
+    root: &std::path::Path,
+    snapshot: chrono::NaiveDate,
+) -> Result<Vec<RepoRow>> {
+    let path = catalog::partition_file(root, &catalog::REPOSITORIES, snapshot);
+    let batch = pq::read_batch(&path, &catalog::repositories_schema())?;
+    repositories_from(&batch, &path.display().to_string())
+}
+
+/// Reads a staged partition of tags.
+pub fn read_tags(root: &std::path::Path, snapshot: chrono::NaiveDate) -> Result<Vec<TagRow>> {
+    let path = catalog::partition_file(root, &catalog::TAGS, snapshot);
+    let batch = pq::read_batch(&path, &catalog::tags_schema())?;
+    tags_from(&batch, &path.display().to_string())
+}

@@ -1,0 +1,10 @@
+//! One integration-test binary; each module tests one part against real components
+//! (the replay Hub over real HTTP on loopback, the real binary, real Parquet files).
+
+mod util;
+
+mod cli;
+mod extract_hub;
+mod foreign_server;
+mod partition;
+mod report;

@@ -1,0 +1,144 @@
+//! The report: the study's deprecated list reproduced from snapshots, compared, escaped.
+
+use hubaudit::sample::replay::Knobs;
+use hubaudit::stages::{extract_hub, report};
+
+use crate::util::{date, repo, Workdir};
+
+fn options(w: &Workdir, d: &str) -> report::Options {
+    report::Options {
+        datasets: w.datasets(),
+        date: date(d),
+        reference: repo().join("datasets/reference"),
+    }
+}
+
+fn read_csv(path: &std::path::Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            headers
+                .iter()
+                .zip(rec.unwrap().iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The study's 14 images and the targets their notices give (FACTS.md), except sentry whose
+/// 2021 notice recommends the self-hosting docs rather than getsentry/docker-sentry.
+const STUDY: &[(&str, &str)] = &[
+    ("java", "openjdk"),
+    ("django", "python"),
+    ("iojs", "node"),
+    ("opensuse", "opensuse/leap;opensuse/tumbleweed"),
+    ("ubuntu-debootstrap", "ubuntu"),
+    ("rails", "ruby"),
+    ("celery", "python"),
+    ("glassfish", "glassfish/server"),
+    ("hipache", ""),
+    ("owncloud", "owncloud/server"),
+    ("piwik", "matomo"),
+    ("known", ""),
+    ("sentry", ""),
+    ("jenkins", "jenkins/jenkins:lts"),
+];
+
+#[test]
+fn deprecated_csv_lists_the_study_images_with_their_targets_and_the_differences() {
+    let w = Workdir::new();
+    let hub = w.replay(Knobs::default());
+    for d in ["2021-07-29", "2021-08-10", "2021-08-24"] {
+        extract_hub::run(&w.extract_options(&hub.url_for(date(d)), d)).unwrap();
+    }
+    let s = report::run(&options(&w, "2021-08-24")).unwrap();
+    assert!(s.sample);
+    let rows = read_csv(&s.dir.join("deprecated.csv"));
+    for (name, targets) in STUDY {
+        let row = rows
+            .iter()
+            .find(|r| r["name"] == *name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        assert_eq!(row["targets"], *targets, "{name}");
+        assert_eq!(row["in_study"], "true", "{name}");
+        assert_eq!(row["source"], "sample");
+    }
+    let hipache = rows.iter().find(|r| r["name"] == "hipache").unwrap();
+    assert_eq!(
+        hipache["alternatives"],
+        "mailgun/vulcand;traefik;nginx;haproxy;httpd"
+    );
+    let java = rows.iter().find(|r| r["name"] == "java").unwrap();
+    assert_eq!(java["deprecated_since"], "2016-08-11");
+    assert_eq!(java["deprecated_since_source"], "docs-history");
+    // deprecated after the study's list: present with in_study=false
+    let adopt = rows.iter().find(|r| r["name"] == "adoptopenjdk").unwrap();
+    assert_eq!(adopt["in_study"], "false");
+    assert_eq!(rows.len(), 23);
+
+    let cmp = read_csv(&s.dir.join("deprecated_vs_study.csv"));
+    let sentry = cmp.iter().find(|r| r["name"] == "sentry").unwrap();
+    assert_eq!(sentry["presence"], "both");
+    assert_eq!(sentry["verdict"], "differs");
+    assert!(
+        sentry["reason"].contains("self-hosted"),
+        "{:?}",
+        sentry["reason"]
+    );
+    assert_eq!(cmp.iter().filter(|r| r["presence"] == "both").count(), 14);
+    assert_eq!(
+        cmp.iter()
+            .filter(|r| r["presence"] == "both" && r["verdict"] == "match")
+            .count(),
+        13
+    );
+    let fsharp = cmp.iter().find(|r| r["name"] == "fsharp").unwrap();
+    assert_eq!(fsharp["presence"], "only_ours");
+    assert!(fsharp["reason"].contains("2021-07-30"));
+
+    let html = std::fs::read_to_string(s.dir.join("index.html")).unwrap();
+    assert!(html.contains("id=\"sample-banner\""));
+    assert!(html.contains("Content-Security-Policy"));
+    assert!(!html.contains("<script"));
+    assert!(html.contains("<td>jenkins/jenkins:lts</td>"));
+    let md = std::fs::read_to_string(s.dir.join("report.md")).unwrap();
+    assert!(md.contains("SAMPLE DATA"));
+}
+
+#[test]
+fn an_earlier_date_uses_the_snapshot_on_or_before_it() {
+    let w = Workdir::new();
+    let hub = w.replay(Knobs::default());
+    for d in ["2021-07-29", "2021-08-10"] {
+        extract_hub::run(&w.extract_options(&hub.url_for(date(d)), d)).unwrap();
+    }
+    let s = report::run(&options(&w, "2021-08-09")).unwrap();
+    assert_eq!(s.snapshot, date("2021-07-29"));
+    let rows = read_csv(&s.dir.join("deprecated.csv"));
+    // fsharp was deprecated on 2021-07-30: not yet in the 2021-07-29 snapshot
+    assert!(!rows.iter().any(|r| r["name"] == "fsharp"));
+    assert_eq!(rows.len(), 21);
+}
+
+#[test]
+fn no_snapshot_on_or_before_the_date_lists_the_available_dates() {
+    let w = Workdir::new();
+    let hub = w.replay(Knobs::default());
+    extract_hub::run(&w.extract_options(&hub.url_for(date("2021-08-10")), "2021-08-10")).unwrap();
+    let err = report::run(&options(&w, "2020-01-01")).unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    assert!(
+        err.to_string().contains("available dates: 2021-08-10"),
+        "{err}"
+    );
+}
+
+#[test]
+fn untrusted_text_is_escaped_in_html() {
+    assert_eq!(
+        report::escape_html("<img src=x onerror=alert(1)>"),
+        "&lt;img src=x onerror=alert(1)&gt;"
+    );
+}

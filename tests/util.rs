@@ -1,0 +1,111 @@
+//! Test fixtures: a temporary work folder, the sample capture, the replay Hub, the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use chrono::NaiveDate;
+use hubaudit::config::HubConfig;
+use hubaudit::sample::replay::{Capture, Knobs, ReplayHub};
+use hubaudit::sample::World;
+use hubaudit::stages::extract_hub;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+/// A temporary folder with the sample capture built inside it.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Workdir {
+        let dir = tempfile::tempdir().unwrap();
+        World::load(&repo().join("datasets/sample"))
+            .unwrap()
+            .build_capture(&dir.path().join("capture"))
+            .unwrap();
+        Workdir { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn datasets(&self) -> PathBuf {
+        self.dir.path().join("datasets")
+    }
+
+    /// Starts a replay Hub over this folder's capture.
+    pub fn replay(&self, knobs: Knobs) -> ReplayHub {
+        ReplayHub::start(
+            Capture::load(&self.path().join("capture")).unwrap(),
+            knobs,
+            0,
+        )
+        .unwrap()
+    }
+
+    /// Extract options for `snapshot` against `url`, with fast retries.
+    pub fn extract_options(&self, url: &str, snapshot: &str) -> extract_hub::Options {
+        extract_hub::Options {
+            datasets: self.datasets(),
+            snapshot: date(snapshot),
+            hub: fast_hub(url),
+            token: None,
+            full: false,
+        }
+    }
+
+    /// Runs the binary in this folder (with the repository's reference facts).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_hubaudit"))
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("HUBAUDIT_HUB_TOKEN")
+            .env("HUBAUDIT_DATASETS", self.datasets())
+            .output()
+            .unwrap()
+    }
+}
+
+/// Hub settings with short backoff, so retry tests stay fast.
+pub fn fast_hub(url: &str) -> HubConfig {
+    HubConfig {
+        url: url.to_string(),
+        backoff_base_ms: 20,
+        backoff_max_secs: 1,
+        retry_budget_secs: 20,
+        max_attempts: 4,
+        timeout_secs: 5,
+        ..HubConfig::default()
+    }
+}
+
+/// stdout + stderr of a finished command, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A `hubaudit.toml` in the work folder pointing at the repository's reference facts.
+pub fn write_config(w: &Workdir, extra: &str) {
+    let reference = repo().join("datasets/reference");
+    std::fs::write(
+        w.path().join("hubaudit.toml"),
+        format!(
+            "[report]\nreference = {:?}\n[hub]\nbackoff_base_ms = 20\nbackoff_max_secs = 1\n{extra}",
+            reference.display().to_string()
+        ),
+    )
+    .unwrap();
+}
