@@ -287,19 +287,16 @@ pub fn repo_row(
         .full_description
         .as_deref()
         .and_then(notice::find_notice);
-    RepoRow {
+    let detail_row = RepoRow {
         name: item.name.clone(),
-        namespace: item.namespace.clone().unwrap_or_default(),
-        description: item
-            .description
-            .clone()
-            .or_else(|| detail.description.clone()),
+        namespace: String::new(),
+        description: detail.description.clone(),
         full_description: detail.full_description.clone(),
-        star_count: item.star_count,
-        pull_count: item.pull_count,
-        last_updated: item.last_updated.as_deref().and_then(parse_timestamp),
-        date_registered: item.date_registered.as_deref().and_then(parse_timestamp),
-        status: item.status_description.clone(),
+        star_count: None,
+        pull_count: None,
+        last_updated: None,
+        date_registered: None,
+        status: None,
         deprecated: notice.is_some(),
         deprecation_targets: notice
             .as_ref()
@@ -311,11 +308,12 @@ pub fn repo_row(
             .unwrap_or_default(),
         deprecation_link: notice.as_ref().and_then(|n| n.recommended_link.clone()),
         notice_text: notice.map(|n| n.text),
-        source: source.to_string(),
+        source: String::new(),
         captured_at,
         detail_captured_at: Some(detail_captured_at),
         carried_forward: false,
-    }
+    };
+    with_list_fields(detail_row, item, source, captured_at)
 }
 
 /// The previous row with this list item's current list fields.
@@ -326,11 +324,23 @@ pub fn carry_forward(
     captured_at: DateTime<Utc>,
 ) -> RepoRow {
     RepoRow {
-        namespace: item
-            .namespace
-            .clone()
-            .unwrap_or_else(|| old.namespace.clone()),
-        description: item.description.clone().or_else(|| old.description.clone()),
+        carried_forward: true,
+        ..with_list_fields(old.clone(), item, source, captured_at)
+    }
+}
+
+/// `row` with the fields the list endpoint gives (always current, even when the detail
+/// fields are carried forward).
+fn with_list_fields(
+    row: RepoRow,
+    item: &RepoItem,
+    source: &str,
+    captured_at: DateTime<Utc>,
+) -> RepoRow {
+    RepoRow {
+        name: item.name.clone(),
+        namespace: item.namespace.clone().unwrap_or(row.namespace.clone()),
+        description: item.description.clone().or(row.description.clone()),
         star_count: item.star_count,
         pull_count: item.pull_count,
         last_updated: item.last_updated.as_deref().and_then(parse_timestamp),
@@ -338,8 +348,7 @@ pub fn carry_forward(
         status: item.status_description.clone(),
         source: source.to_string(),
         captured_at,
-        carried_forward: true,
-        ..old.clone()
+        ..row
     }
 }
 

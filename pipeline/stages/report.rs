@@ -246,15 +246,7 @@ pub fn read_deprecated(root: &Path, snapshot: NaiveDate) -> Result<Vec<Deprecate
         .sort(["name"], SortMultipleOptions::default())
         .collect()
         .map_err(&err)?;
-    let s = |name: &str| -> Result<Vec<Option<String>>> {
-        Ok(df
-            .column(name)
-            .and_then(|c| {
-                c.str()
-                    .map(|a| a.iter().map(|v| v.map(String::from)).collect())
-            })
-            .map_err(&err)?)
-    };
+    let s = |name: &str| str_column(&df, name).map_err(&err);
     let split = |v: &Option<String>| -> Vec<String> {
         v.as_deref()
             .unwrap_or_default()
@@ -270,14 +262,8 @@ pub fn read_deprecated(root: &Path, snapshot: NaiveDate) -> Result<Vec<Deprecate
         s("deprecation_link")?,
         s("source")?,
     );
-    let updated: Vec<Option<i64>> = df
-        .column("last_updated_us")
-        .and_then(|c| c.i64().map(|a| a.iter().collect()))
-        .map_err(&err)?;
-    let pulls: Vec<Option<i64>> = df
-        .column("pull_count")
-        .and_then(|c| c.i64().map(|a| a.iter().collect()))
-        .map_err(&err)?;
+    let updated = i64_column(&df, "last_updated_us").map_err(&err)?;
+    let pulls = i64_column(&df, "pull_count").map_err(&err)?;
     Ok((0..df.height())
         .map(|i| Deprecated {
             name: names[i].clone().unwrap_or_default(),
@@ -291,6 +277,19 @@ pub fn read_deprecated(root: &Path, snapshot: NaiveDate) -> Result<Vec<Deprecate
         .collect())
 }
 
+fn str_column(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
+    Ok(df
+        .column(name)?
+        .str()?
+        .iter()
+        .map(|v| v.map(String::from))
+        .collect())
+}
+
+fn i64_column(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<i64>>> {
+    Ok(df.column(name)?.i64()?.iter().collect())
+}
+
 /// Every repository name of a snapshot.
 fn read_names(root: &Path, snapshot: NaiveDate) -> Result<BTreeSet<String>> {
     let err = polars_err(root, snapshot);
@@ -298,14 +297,11 @@ fn read_names(root: &Path, snapshot: NaiveDate) -> Result<BTreeSet<String>> {
         .select([col("name")])
         .collect()
         .map_err(&err)?;
-    let names = df
-        .column("name")
-        .and_then(|c| {
-            c.str()
-                .map(|a| a.iter().flatten().map(String::from).collect())
-        })
-        .map_err(&err)?;
-    Ok(names)
+    Ok(str_column(&df, "name")
+        .map_err(&err)?
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 fn read_sources(root: &Path, snapshot: NaiveDate) -> Result<BTreeSet<String>> {
@@ -315,14 +311,11 @@ fn read_sources(root: &Path, snapshot: NaiveDate) -> Result<BTreeSet<String>> {
         .unique(None, UniqueKeepStrategy::Any)
         .collect()
         .map_err(&err)?;
-    let names = df
-        .column("source")
-        .and_then(|c| {
-            c.str()
-                .map(|a| a.iter().flatten().map(String::from).collect())
-        })
-        .map_err(&err)?;
-    Ok(names)
+    Ok(str_column(&df, "source")
+        .map_err(&err)?
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 /// The rows of `deprecated.csv`.
