@@ -1,5 +1,6 @@
 //! extract-hub against the replay Hub: retries, rate limits, paging, fallback, incremental.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use hubaudit::catalog::{self, REPOSITORIES, TAGS};
@@ -163,6 +164,32 @@ fn rate_limit_window_pauses_instead_of_failing() {
         "{:?}",
         start.elapsed()
     );
+    // The client waited for X-RateLimit-Reset before sending: no request met a 429.
+    let stats = &client.http().stats;
+    assert_eq!(stats.attempts.load(Relaxed), 5);
+    assert_eq!(stats.retries.load(Relaxed), 0);
+}
+
+#[test]
+fn a_response_slower_than_the_timeout_is_retried() {
+    let w = Workdir::new();
+    let hub = w.replay(Knobs {
+        queue: vec![Fault::Slow(Duration::from_millis(2500))],
+        ..Knobs::default()
+    });
+    let mut hub_config = fast_hub(&hub.url_for(date("2021-08-24")));
+    hub_config.timeout_secs = 1;
+    let http = JsonClient::new(RetryPolicy::from(&hub_config), 2, None).unwrap();
+    let client = HubClient::new(http, &hub_config.url, "library", 100);
+    let start = Instant::now();
+    let listing = block_on(client.repositories()).unwrap();
+    assert_eq!(listing.items.len(), 168);
+    assert!(
+        start.elapsed() < Duration::from_millis(2500),
+        "the slow answer was awaited: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(client.http().stats.retries.load(Relaxed), 1);
 }
 
 #[test]

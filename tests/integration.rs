@@ -8,3 +8,4 @@ mod extract_hub;
 mod foreign_server;
 mod partition;
 mod report;
+mod sample;

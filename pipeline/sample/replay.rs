@@ -376,8 +376,10 @@ fn count_window(state: &State) -> (Option<u32>, i64) {
         *w = (std::time::Instant::now(), 0);
     }
     w.1 += 1;
-    let reset =
-        Utc::now().timestamp() + (len.saturating_sub(w.0.elapsed())).as_secs().max(1) as i64;
+    // Rounded up to the next whole second, so a client that waits until `reset` is never early.
+    let ends_ms =
+        Utc::now().timestamp_millis() + len.saturating_sub(w.0.elapsed()).as_millis() as i64;
+    let reset = (ends_ms + 999).div_euclid(1000);
     (limit.checked_sub(w.1), reset)
 }
 
