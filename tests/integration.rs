@@ -9,3 +9,4 @@ mod foreign_server;
 mod partition;
 mod report;
 mod sample;
+mod trivy_db;

