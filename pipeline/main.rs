@@ -10,8 +10,8 @@ use hubaudit::config::{self, Config};
 use hubaudit::error::{exit, Error, Result};
 use hubaudit::sample::replay::{Capture, Fault, Knobs, ReplayHub};
 use hubaudit::sample::World;
-use hubaudit::stages::{self, extract_hub, report};
-use hubaudit::{catalog, dates};
+use hubaudit::stages::{self, extract_hub, report, scan};
+use hubaudit::{catalog, dates, trivy};
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -50,8 +50,14 @@ enum Command {
     /// last_updated changed (use --full to fetch all). If any request fails beyond its retry
     /// budget, nothing is written and the exit code is 2.
     ExtractHub(ExtractArgs),
-    /// Scan images with Trivy (not available yet).
-    Scan(WriteArgs),
+    /// Scan each repository's latest (else newest) tag with Trivy and store every finding.
+    ///
+    /// Reads the snapshot's repositories and tags; writes 1_raw/scan, 2_staged/scans and
+    /// 2_staged/findings. Scans without --ignore-unfixed and derives the fixable count (what
+    /// that flag keeps). An image whose digest is unchanged since the previous snapshot is not
+    /// analysed again: its stored SBOM is rescanned with this run's DB. A failed image is a row
+    /// with its error; the run goes on and exits 1.
+    Scan(ScanArgs),
     /// Record light pull-count snapshots (not available yet).
     PullCounts(WriteArgs),
     /// Join staged tables into marts (not available yet).
@@ -69,7 +75,7 @@ enum Command {
     Sample(SampleCommand),
 }
 
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 struct WriteArgs {
     /// Dataset root folder [default: datasets, or `datasets` in the config]
     #[arg(long, value_name = "DIR")]
@@ -97,6 +103,33 @@ struct ExtractArgs {
     full: bool,
 }
 
+#[derive(Args, Debug, Clone, Default)]
+struct ScanArgs {
+    #[command(flatten)]
+    write: WriteArgs,
+    /// Trivy binary [default: scan.trivy, .tools/venv/bin/trivy, or trivy on PATH]
+    #[arg(long, value_name = "PATH")]
+    trivy: Option<PathBuf>,
+    /// An existing Trivy cache with a vulnerability DB [default: download the DB once per run]
+    #[arg(long, value_name = "DIR")]
+    trivy_cache: Option<PathBuf>,
+    /// Scan DIR/NAME/TAG.tar (docker-save archives) instead of pulling from the registry
+    #[arg(long, value_name = "DIR")]
+    archive_dir: Option<PathBuf>,
+    /// Ingest existing Trivy JSON reports (SchemaVersion 2 or the legacy array) from DIR
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["archive_dir", "trivy_cache"])]
+    from_reports: Option<PathBuf>,
+    /// Scans in parallel [default: number of cores]
+    #[arg(long, value_name = "N")]
+    parallel: Option<usize>,
+    /// Seconds before a scan's process group is killed [default: 300]
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
+    /// Only this image (repeatable)
+    #[arg(long = "image", value_name = "NAME")]
+    images: Vec<String>,
+}
+
 #[derive(Args, Debug, Clone)]
 struct ReportArgs {
     /// Dataset root folder [default: datasets]
@@ -105,6 +138,9 @@ struct ReportArgs {
     /// Report date, YYYY-MM-DD: each table uses the latest snapshot on or before it
     #[arg(long, value_name = "DATE")]
     date: String,
+    /// List images with more fixable vulnerabilities than N in vulnerable.csv [default: 50]
+    #[arg(long, value_name = "N")]
+    threshold: Option<u32>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -191,7 +227,15 @@ fn run(cli: Cli) -> Result<i32> {
             print_extract(&extract_hub::run(&opts)?);
             Ok(exit::OK)
         }
-        Command::Scan(_) => Err(stages::not_available("scan")),
+        Command::Scan(args) => {
+            let summary = scan::run(&scan_options(&config, &args)?)?;
+            print_scan(&summary);
+            Ok(if summary.partial() {
+                exit::PARTIAL
+            } else {
+                exit::OK
+            })
+        }
         Command::PullCounts(_) => Err(stages::not_available("pull-counts")),
         Command::Join(_) => Err(stages::not_available("join")),
         Command::Report(args) => {
@@ -199,13 +243,14 @@ fn run(cli: Cli) -> Result<i32> {
                 datasets: args.datasets.unwrap_or(config.datasets.clone()),
                 date: dates::parse_date("--date", &args.date)?,
                 reference: config.report.reference.clone(),
+                threshold: args.threshold.unwrap_or(config.report.threshold),
             };
             print_report(&report::run(&opts)?);
             Ok(exit::OK)
         }
         Command::Run(args) => {
             let opts = extract_options(&config, &args)?;
-            run_all(&config, &opts)
+            run_all(&config, &opts, &ScanArgs::default())
         }
         Command::Sample(cmd) => sample_command(&config, cmd),
     }
@@ -243,19 +288,67 @@ fn extract_options(config: &Config, args: &ExtractArgs) -> Result<extract_hub::O
     })
 }
 
-/// Every stage in order for one snapshot, then the report for its date.
-fn run_all(config: &Config, opts: &extract_hub::Options) -> Result<i32> {
+fn scan_options(config: &Config, args: &ScanArgs) -> Result<scan::Options> {
+    let parallel = args.parallel.unwrap_or(config.scan.parallel);
+    Ok(scan::Options {
+        datasets: args
+            .write
+            .datasets
+            .clone()
+            .unwrap_or(config.datasets.clone()),
+        snapshot: match &args.write.snapshot {
+            Some(s) => dates::parse_date("--snapshot", s)?,
+            None => dates::today_utc(),
+        },
+        trivy: match &args.from_reports {
+            Some(_) => PathBuf::from("trivy"),
+            None => trivy::locate(args.trivy.as_deref(), config.scan.trivy.as_deref())?,
+        },
+        cache_dir: args.trivy_cache.clone().or(config.scan.cache_dir.clone()),
+        archive_dir: args.archive_dir.clone(),
+        from_reports: args.from_reports.clone(),
+        registry: config.scan.registry.clone(),
+        namespace: config.hub.namespace.clone(),
+        parallel: if parallel == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            parallel
+        },
+        timeout: std::time::Duration::from_secs(args.timeout.unwrap_or(config.scan.timeout_secs)),
+        retries: config.scan.retries,
+        images: args.images.clone(),
+        reference: config.report.reference.clone(),
+    })
+}
+
+/// Every stage in order for one snapshot, then the report for its date. `scan_args` says
+/// where images and the Trivy DB come from (defaults: the registry and a downloaded DB).
+fn run_all(config: &Config, opts: &extract_hub::Options, scan_args: &ScanArgs) -> Result<i32> {
     println!("== {} ==", opts.snapshot);
     print_extract(&extract_hub::run(opts)?);
-    for stage in ["scan", "pull-counts", "join"] {
+    let mut code = exit::OK;
+    let scan_args = ScanArgs {
+        write: WriteArgs {
+            datasets: Some(opts.datasets.clone()),
+            snapshot: Some(opts.snapshot.to_string()),
+        },
+        ..scan_args.clone()
+    };
+    let summary = scan::run(&scan_options(config, &scan_args)?)?;
+    print_scan(&summary);
+    if summary.partial() {
+        code = exit::PARTIAL;
+    }
+    for stage in ["pull-counts", "join"] {
         println!("{stage}: skipped — {}", stages::not_available(stage));
     }
     print_report(&report::run(&report::Options {
         datasets: opts.datasets.clone(),
         date: opts.snapshot,
         reference: config.report.reference.clone(),
+        threshold: config.report.threshold,
     })?);
-    Ok(exit::OK)
+    Ok(code)
 }
 
 fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
@@ -316,6 +409,7 @@ fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
             println!("replay Hub on {}", hub.url());
             let datasets = datasets.unwrap_or(config.datasets.clone());
             let mut last = None;
+            let mut code = exit::OK;
             for date in &world.meta.captures {
                 let mut hubc = config.hub.clone();
                 hubc.url = hub.url_for(*date);
@@ -327,7 +421,12 @@ fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
                     token: None,
                     full: false,
                 };
-                run_all(config, &opts)?;
+                let sample_scan = ScanArgs {
+                    archive_dir: Some(out.join(date.to_string()).join("images")),
+                    trivy_cache: Some(out.join("trivy-cache")),
+                    ..ScanArgs::default()
+                };
+                code = code.max(run_all(config, &opts, &sample_scan)?);
                 last = Some(*date);
             }
             if let Some(d) = last {
@@ -378,15 +477,39 @@ fn print_extract(s: &extract_hub::Summary) {
     }
 }
 
+fn print_scan(s: &scan::Summary) {
+    let snapshot = s
+        .snapshot
+        .map(|d: NaiveDate| d.to_string())
+        .unwrap_or_default();
+    println!(
+        "scan {snapshot}: {} images: {} ok, {} failed, {} timed out, {} without tags; {} image analyses, {} SBOM rescans, {} from reports",
+        s.images, s.ok, s.failed, s.timed_out, s.no_tag, s.analyses, s.sbom_rescans, s.from_reports
+    );
+    println!(
+        "  findings: {} ({} fixable); trivy {} with DB updated {}",
+        s.findings,
+        s.fixable,
+        if s.provenance.trivy_version.is_empty() {
+            "-"
+        } else {
+            &s.provenance.trivy_version
+        },
+        s.provenance.db_updated_at.as_deref().unwrap_or("-")
+    );
+}
+
 fn print_report(s: &report::Summary) {
     println!(
-        "report: {} (snapshot {}): {} deprecated; vs study: {} both, {} only ours, {} only study{}",
+        "report: {} (snapshot {}): {} deprecated; vs study: {} both, {} only ours, {} only study; {} over the threshold{}{}",
         s.dir.display(),
         s.snapshot,
         s.deprecated,
         s.both,
         s.only_ours,
         s.only_study,
+        s.vulnerable,
+        s.scans_snapshot.map(|d| format!(" (scans of {d})")).unwrap_or_else(|| " (no scans)".into()),
         if s.sample { " [SAMPLE DATA]" } else { "" }
     );
 }

@@ -41,7 +41,7 @@ fn unknown_config_key_is_bad_input_naming_the_key() {
 #[test]
 fn stages_not_built_yet_say_so_with_their_own_exit_code() {
     let w = Workdir::new();
-    let out = w.cli(&["scan"]);
+    let out = w.cli(&["join"]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not available yet"));
 }

@@ -9,4 +9,5 @@ mod foreign_server;
 mod partition;
 mod report;
 mod sample;
+mod scan;
 mod trivy_db;

@@ -10,6 +10,7 @@ fn options(w: &Workdir, d: &str) -> report::Options {
         datasets: w.datasets(),
         date: date(d),
         reference: repo().join("datasets/reference"),
+        threshold: 50,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Input and output at the edges: atomic partition writes, Parquet, HTTP, progress.
 
+pub mod command;
 pub mod http;
 pub mod parquet;
 pub mod partition;

@@ -87,6 +87,21 @@ pub fn bools(values: impl Iterator<Item = bool>) -> ArrayRef {
     Arc::new(values.map(Some).collect::<BooleanArray>())
 }
 
+/// A Boolean column with nulls.
+pub fn opt_bools(values: impl Iterator<Item = Option<bool>>) -> ArrayRef {
+    Arc::new(values.collect::<BooleanArray>())
+}
+
+/// A Date32 column.
+pub fn dates(values: impl Iterator<Item = Option<chrono::NaiveDate>>) -> ArrayRef {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    Arc::new(
+        values
+            .map(|v| v.map(|d| (d - epoch).num_days() as i32))
+            .collect::<arrow_array::Date32Array>(),
+    )
+}
+
 /// A UTC timestamp column (microseconds).
 pub fn timestamps(values: impl Iterator<Item = Option<DateTime<Utc>>>) -> ArrayRef {
     Arc::new(

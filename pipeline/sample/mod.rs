@@ -13,6 +13,9 @@
 //! CAPTURE/DATE/repositories.json  the full repository list (the server pages it)
 //! CAPTURE/DATE/detail/NAME.json   one repository's detail
 //! CAPTURE/DATE/tags/NAME.json     all tags of a repository (the server pages them)
+//! CAPTURE/DATE/images/NAME/TAG.tar  a docker-save tarball per tag (its image ID is the
+//!                                   tag's amd64 digest); TAG.note: a note for the scan row
+//! CAPTURE/trivy-cache/db/           the synthetic Trivy DB (`--trivy-cache`)
 //! ```
 
 pub mod bolt;
@@ -65,6 +68,153 @@ pub struct World {
     pub images: Vec<SampleImage>,
     /// Notice Markdown by image name.
     pub notices: BTreeMap<String, String>,
+    /// Base OS, package revisions and advisories (`scan.toml`).
+    pub scan: ScanSpec,
+}
+
+/// `scan.toml`: how the sample images and the sample vulnerability DB are built.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanSpec {
+    /// UpdatedAt of the synthetic DB.
+    pub db_updated_at: String,
+    /// OS and revision of images not listed.
+    pub default: ImageOs,
+    /// Per image.
+    pub images: BTreeMap<String, ImageOs>,
+    /// Per Trivy platform bucket (`debian 10`).
+    pub os: BTreeMap<String, OsSpec>,
+}
+
+/// An image's base OS and package revision.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageOs {
+    pub os: String,
+    pub rev: u32,
+    /// Carried into the scan row (e.g. a stand-in explanation).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// One OS of the sample.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OsSpec {
+    /// Release file content (`10.10`, `3.14.1`).
+    pub release: String,
+    pub packages: Vec<PackageSpec>,
+}
+
+/// A source package with its binaries and advisories.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageSpec {
+    pub source: String,
+    pub binaries: Vec<String>,
+    /// Version template with `{rev}`.
+    pub version: String,
+    /// Advisories fixed in revisions 1..=N.
+    pub advisories: u32,
+    /// Advisories without a fix.
+    #[serde(default)]
+    pub unfixed: u32,
+}
+
+impl ScanSpec {
+    /// The OS and revision of `name`.
+    pub fn image(&self, name: &str) -> &ImageOs {
+        self.images.get(name).unwrap_or(&self.default)
+    }
+
+    /// The synthetic advisory DB. Ids are `SAMPLE-2021-NNNN`, numbered in spec order.
+    pub fn advisory_db(&self) -> trivydb::AdvisoryDb {
+        use trivydb::{status, Advisory, AdvisoryDb, DataSource, Vulnerability};
+        const SEVERITY: [u8; 8] = [2, 3, 1, 4, 2, 3, 2, 1];
+        const NAMES: [&str; 5] = ["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
+        let mut db = AdvisoryDb::default();
+        let mut n = 0;
+        for (platform, os) in &self.os {
+            let family = platform
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            db.data_sources.insert(
+                platform.clone(),
+                DataSource {
+                    id: family.clone(),
+                    name: format!("hubaudit sample advisories for {platform}"),
+                    url: "https://example.invalid/hubaudit-sample".into(),
+                },
+            );
+            for pkg in &os.packages {
+                let bucket = db
+                    .platforms
+                    .entry(platform.clone())
+                    .or_default()
+                    .entry(pkg.source.clone())
+                    .or_default();
+                for k in 1..=(pkg.advisories + pkg.unfixed) {
+                    n += 1;
+                    let id = format!("SAMPLE-2021-{n:04}");
+                    let sev = SEVERITY[(n as usize) % SEVERITY.len()];
+                    let advisory = if k <= pkg.advisories {
+                        Advisory {
+                            fixed_version: Some(pkg.version.replace("{rev}", &k.to_string())),
+                            status: None,
+                            severity: Some(sev),
+                        }
+                    } else {
+                        Advisory {
+                            fixed_version: None,
+                            status: Some(status::AFFECTED),
+                            severity: Some(sev),
+                        }
+                    };
+                    bucket.insert(id.clone(), advisory);
+                    db.vulnerabilities.insert(id.clone(), Vulnerability {
+                        title: format!("{id}: synthetic flaw in {} (sample data)", pkg.source),
+                        description: "Synthetic advisory of hubaudit's sample world; not a real vulnerability.".into(),
+                        severity: NAMES[sev as usize].into(),
+                    });
+                }
+            }
+        }
+        db
+    }
+
+    /// The rootfs of `name` (with a stamp so that the digest follows `last_updated`).
+    pub fn rootfs(&self, name: &str, stamp: &str) -> Result<image::Rootfs> {
+        let img = self.image(name);
+        let os = self.os.get(&img.os).ok_or_else(|| {
+            Error::data(
+                "scan.toml",
+                format!("image {name}: unknown os {:?}", img.os),
+            )
+        })?;
+        let packages: Vec<image::Package> = os
+            .packages
+            .iter()
+            .flat_map(|p| {
+                p.binaries.iter().map(|b| image::Package {
+                    name: b.clone(),
+                    source: p.source.clone(),
+                    version: p.version.replace("{rev}", &img.rev.to_string()),
+                })
+            })
+            .collect();
+        let mut fs = if img.os.starts_with("alpine") {
+            image::alpine_rootfs(&os.release, &packages)
+        } else {
+            image::debian_rootfs(&os.release, &packages)
+        };
+        fs.insert(
+            "etc/hubaudit-sample".into(),
+            format!("SAMPLE image {name} built {stamp}\n").into_bytes(),
+        );
+        Ok(fs)
+    }
 }
 
 /// The default spec folder.
@@ -92,6 +242,8 @@ impl World {
             .into_iter()
             .map(|(k, v)| (k, v.text.trim().to_string()))
             .collect();
+        let scan: ScanSpec = toml::from_str(&read("scan.toml")?)
+            .map_err(|e| Error::data(ctx("scan.toml"), e.message()))?;
         let images = parse_images(&read("images.csv")?, &meta.captures)
             .map_err(|e| Error::data(ctx("images.csv"), e))?;
         for img in &images {
@@ -102,10 +254,14 @@ impl World {
                 ));
             }
         }
+        for img in &images {
+            scan.rootfs(&img.name, "")?;
+        }
         Ok(World {
             meta,
             images,
             notices,
+            scan,
         })
     }
 
@@ -120,6 +276,11 @@ impl World {
         })
         .expect("capture.toml serialises");
         write_file_atomic(&out.join("capture.toml"), meta.as_bytes())?;
+        let updated = crate::dates::parse_timestamp(&self.scan.db_updated_at)
+            .ok_or_else(|| Error::data("scan.toml", "db_updated_at is not an RFC 3339 time"))?;
+        self.scan
+            .advisory_db()
+            .write(&out.join("trivy-cache"), updated)?;
         for date in &self.meta.captures {
             let day = out.join(date.to_string());
             let present: Vec<&SampleImage> = self
@@ -137,9 +298,24 @@ impl World {
                     &day.join("detail").join(format!("{}.json", img.name)),
                     &detail,
                 )?;
+                let mut digests = BTreeMap::new();
+                for tag in &img.tags {
+                    let path = day
+                        .join("images")
+                        .join(&img.name)
+                        .join(format!("{tag}.tar"));
+                    let stamp = format!("{tag} {}", img.at[date].1);
+                    let rootfs = self.scan.rootfs(&img.name, &stamp)?;
+                    let id = image::write_image(&path, &format!("{}:{tag}", img.name), &rootfs)?;
+                    if let Some(note) = &self.scan.image(&img.name).note {
+                        write_file_atomic(&path.with_extension("note"), note.as_bytes())?;
+                    }
+                    digests.insert(tag.clone(), id);
+                    files += 1;
+                }
                 write_json(
                     &day.join("tags").join(format!("{}.json", img.name)),
-                    &self.tags(img, *date),
+                    &self.tags(img, *date, &digests),
                 )?;
                 files += 2;
             }
@@ -182,7 +358,13 @@ impl World {
         md
     }
 
-    fn tags(&self, img: &SampleImage, date: NaiveDate) -> Value {
+    /// Tags JSON; the amd64 digest of each tag is the image ID of its sample tarball.
+    fn tags(
+        &self,
+        img: &SampleImage,
+        date: NaiveDate,
+        digests: &BTreeMap<String, String>,
+    ) -> Value {
         let (_, updated) = &img.at[&date];
         let tags: Vec<Value> = img
             .tags
@@ -196,7 +378,10 @@ impl World {
                             "architecture": arch,
                             "features": "",
                             "variant": if *arch == "arm64" { Value::from("v8") } else { Value::Null },
-                            "digest": sample_digest(&seed),
+                            "digest": match (*arch, digests.get(tag)) {
+                                ("amd64", Some(d)) => d.clone(),
+                                _ => sample_digest(&seed),
+                            },
                             "os": "linux",
                             "os_features": "",
                             "os_version": null,

@@ -3,7 +3,8 @@
 //! Reads: `2_staged/repositories` (the latest snapshot on or before `--date`, and the earlier
 //! ones for "first seen deprecated"), `datasets/reference/` (the study's figures, deprecation
 //! dates). Writes `4_report/DATE/`: `index.html` (self-contained, every value escaped, strict
-//! Content-Security-Policy), `report.md`, `deprecated.csv`, `deprecated_vs_study.csv`.
+//! Content-Security-Policy), `report.md`, `deprecated.csv`, `deprecated_vs_study.csv`,
+//! `vulnerable.csv` (from the latest `2_staged/scans` on or before the date).
 //! The folder is replaced atomically. Sample-world data carries a banner on every page.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,7 +14,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use polars::prelude::*;
 use serde::Deserialize;
 
-use crate::catalog::{self, REPOSITORIES};
+use crate::catalog::{self, REPOSITORIES, SCANS};
 use crate::error::{Error, Result};
 use crate::io::partition;
 
@@ -26,6 +27,8 @@ pub struct Options {
     pub date: NaiveDate,
     /// Reference folder (study figures, deprecation dates).
     pub reference: PathBuf,
+    /// Images with more fixable vulnerabilities than this go to `vulnerable.csv`.
+    pub threshold: u32,
 }
 
 /// What a run produced.
@@ -43,6 +46,10 @@ pub struct Summary {
     pub only_study: usize,
     /// The data came from the sample world.
     pub sample: bool,
+    /// The scans snapshot used (None: no scan on or before the date).
+    pub scans_snapshot: Option<NaiveDate>,
+    /// Images over the threshold.
+    pub vulnerable: usize,
 }
 
 /// The study's figures (`study-2021.toml`).
@@ -52,7 +59,36 @@ pub struct Study {
     pub study: StudyMeta,
     pub deprecated: Vec<StudyDeprecated>,
     #[serde(default)]
-    pub vulnerable: Vec<toml::Value>,
+    pub vulnerable: Vec<StudyVulnerable>,
+}
+
+/// An image of the study's finding 3 (over the threshold with `--ignore-unfixed`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudyVulnerable {
+    pub name: String,
+    pub tag: String,
+    pub fixable: i64,
+}
+
+/// A row of `vulnerable.csv`: an image over the threshold. `critical`…`low` count the
+/// fixable findings by severity; `total` counts all findings, fixed or not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VulnerableRow {
+    pub name: String,
+    pub tag: String,
+    pub fixable: i64,
+    pub total: i64,
+    pub critical: i64,
+    pub high: i64,
+    pub medium: i64,
+    pub low: i64,
+    pub os: String,
+    pub eol_at_snapshot: Option<bool>,
+    pub trivy_eosl: Option<bool>,
+    pub study_fixable: Option<i64>,
+    pub note: String,
+    pub source: String,
 }
 
 /// The study's method facts.
@@ -139,6 +175,14 @@ pub fn run(opts: &Options) -> Result<Summary> {
     let comparison = compare(&deprecated, &names, &since, &study, snapshot);
     let sample = deprecated.iter().any(|d| d.source == "sample")
         || read_sources(root, snapshot)?.contains("sample");
+    let scans_snapshot = catalog::snapshots(root, &SCANS)?
+        .into_iter()
+        .rev()
+        .find(|d| *d <= opts.date);
+    let vulnerable = match scans_snapshot {
+        Some(d) => read_vulnerable(root, d, opts.threshold, &study)?,
+        None => Vec::new(),
+    };
 
     let page = Page {
         date: opts.date,
@@ -148,6 +192,9 @@ pub fn run(opts: &Options) -> Result<Summary> {
         rows: &rows,
         comparison: &comparison,
         listed: names.len(),
+        vulnerable: &vulnerable,
+        threshold: opts.threshold,
+        scans_snapshot,
     };
     let dir = catalog::report_dir(root, opts.date);
     let area = catalog::staging_area(root);
@@ -156,6 +203,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let written = (|| {
         write_csv(&tmp.join("deprecated.csv"), &deprecated_csv(&rows))?;
+        write_csv(&tmp.join("vulnerable.csv"), &vulnerable_csv(&vulnerable))?;
         write_csv(
             &tmp.join("deprecated_vs_study.csv"),
             &comparison_csv(&comparison),
@@ -183,6 +231,8 @@ pub fn run(opts: &Options) -> Result<Summary> {
             .filter(|c| c.presence == "only_study")
             .count(),
         sample,
+        scans_snapshot,
+        vulnerable: vulnerable.len(),
     })
 }
 
@@ -288,6 +338,129 @@ fn str_column(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
 
 fn i64_column(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<i64>>> {
     Ok(df.column(name)?.i64()?.iter().collect())
+}
+
+fn bool_column(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<bool>>> {
+    Ok(df.column(name)?.bool()?.iter().collect())
+}
+
+/// Successful scans over the threshold, most fixable first (polars lazy scan).
+pub fn read_vulnerable(
+    root: &Path,
+    snapshot: NaiveDate,
+    threshold: u32,
+    study: &Study,
+) -> Result<Vec<VulnerableRow>> {
+    let path = catalog::partition_file(root, &SCANS, snapshot);
+    let ctx = path.display().to_string();
+    let err = |e: PolarsError| Error::data(&ctx, e);
+    let pl_path = PlRefPath::try_from_path(&path).map_err(err)?;
+    let df = LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default())
+        .map_err(err)?
+        .filter(
+            col("status")
+                .eq(lit("ok"))
+                .and(col("fixable").gt(lit(threshold as i64))),
+        )
+        .sort_by_exprs(
+            [col("fixable"), col("name")],
+            SortMultipleOptions::default().with_order_descending_multi([true, false]),
+        )
+        .collect()
+        .map_err(err)?;
+    let text = |n: &str| str_column(&df, n).map_err(err);
+    let num = |n: &str| i64_column(&df, n).map_err(err);
+    let (names, tags, fam, osn, note, source) = (
+        text("name")?,
+        text("tag")?,
+        text("os_family")?,
+        text("os_name")?,
+        text("note")?,
+        text("source")?,
+    );
+    let (fixable, total, c, h, m, l) = (
+        num("fixable")?,
+        num("total")?,
+        num("fixable_critical")?,
+        num("fixable_high")?,
+        num("fixable_medium")?,
+        num("fixable_low")?,
+    );
+    let eol = bool_column(&df, "eol_at_snapshot").map_err(err)?;
+    let eosl = bool_column(&df, "trivy_eosl").map_err(err)?;
+    Ok((0..df.height())
+        .map(|i| {
+            let name = names[i].clone().unwrap_or_default();
+            VulnerableRow {
+                study_fixable: study
+                    .vulnerable
+                    .iter()
+                    .find(|v| v.name == name)
+                    .map(|v| v.fixable),
+                name,
+                tag: tags[i].clone().unwrap_or_default(),
+                fixable: fixable[i].unwrap_or_default(),
+                total: total[i].unwrap_or_default(),
+                critical: c[i].unwrap_or_default(),
+                high: h[i].unwrap_or_default(),
+                medium: m[i].unwrap_or_default(),
+                low: l[i].unwrap_or_default(),
+                os: [
+                    fam[i].clone().unwrap_or_default(),
+                    osn[i].clone().unwrap_or_default(),
+                ]
+                .join(" ")
+                .trim()
+                .to_string(),
+                eol_at_snapshot: eol[i],
+                trivy_eosl: eosl[i],
+                note: note[i].clone().unwrap_or_default(),
+                source: source[i].clone().unwrap_or_default(),
+            }
+        })
+        .collect())
+}
+
+fn vulnerable_csv(rows: &[VulnerableRow]) -> Table {
+    let opt = |b: Option<bool>| b.map(|b| b.to_string()).unwrap_or_default();
+    (
+        vec![
+            "name",
+            "tag",
+            "fixable",
+            "total",
+            "critical",
+            "high",
+            "medium",
+            "low",
+            "os",
+            "eol_at_snapshot",
+            "trivy_eosl_today",
+            "study_fixable",
+            "note",
+            "source",
+        ],
+        rows.iter()
+            .map(|r| {
+                vec![
+                    r.name.clone(),
+                    r.tag.clone(),
+                    r.fixable.to_string(),
+                    r.total.to_string(),
+                    r.critical.to_string(),
+                    r.high.to_string(),
+                    r.medium.to_string(),
+                    r.low.to_string(),
+                    r.os.clone(),
+                    opt(r.eol_at_snapshot),
+                    opt(r.trivy_eosl),
+                    r.study_fixable.map(|f| f.to_string()).unwrap_or_default(),
+                    r.note.clone(),
+                    r.source.clone(),
+                ]
+            })
+            .collect(),
+    )
 }
 
 /// Every repository name of a snapshot.
@@ -541,6 +714,9 @@ struct Page<'a> {
     rows: &'a [DeprecatedRow],
     comparison: &'a [ComparisonRow],
     listed: usize,
+    vulnerable: &'a [VulnerableRow],
+    threshold: u32,
+    scans_snapshot: Option<NaiveDate>,
 }
 
 impl Page<'_> {
@@ -562,6 +738,18 @@ impl Page<'_> {
                     self.study.deprecated.len()
                 ),
                 comparison_csv(self.comparison),
+            ),
+            (
+                "vulnerable",
+                match self.scans_snapshot {
+                    Some(d) => format!(
+                        "Images with more than {} fixable vulnerabilities ({}) in the scans of {d} — vulnerable.csv",
+                        self.threshold,
+                        self.vulnerable.len()
+                    ),
+                    None => format!("Images with more than {} fixable vulnerabilities — no scan snapshot on or before {}", self.threshold, self.date),
+                },
+                vulnerable_csv(self.vulnerable),
             ),
         ]
     }
