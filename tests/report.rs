@@ -104,6 +104,12 @@ fn deprecated_csv_lists_the_study_images_with_their_targets_and_the_differences(
     assert!(html.contains("Content-Security-Policy"));
     assert!(!html.contains("<script"));
     assert!(html.contains("<td>jenkins/jenkins:lts</td>"));
+    // list separators get a space on screen without breaking escaped entities
+    assert!(
+        html.contains("study&#39;s appendix"),
+        "an apostrophe entity was broken"
+    );
+    assert!(!html.contains("&#39; s"));
     let md = std::fs::read_to_string(s.dir.join("report.md")).unwrap();
     assert!(md.contains("SAMPLE DATA"));
 }

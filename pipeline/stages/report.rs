@@ -826,7 +826,7 @@ impl Page<'_> {
                 h.push_str("<tr>");
                 for c in r {
                     // lists wrap at their separators on screen; the CSV keeps them compact
-                    h.push_str(&format!("<td>{}</td>", escape_html(&c).replace(';', "; ")));
+                    h.push_str(&format!("<td>{}</td>", escape_html(&c.replace(';', "; "))));
                 }
                 h.push_str("</tr>\n");
             }
