@@ -27,11 +27,48 @@ tools:
 run: build tools
     {{bin}} sample run
 
-# Everything CI runs: formatting, lints, unit and integration tests (with the real Trivy)
-test: build tools
+# Python venv for the notebooks and the Parquet interop test (notebooks/requirements.txt)
+notebook-tools:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    want=$(sha256sum notebooks/requirements.txt | cut -c1-16)
+    if [ "$(cat .tools/nbvenv/.requirements 2>/dev/null)" != "$want" ]; then
+        rm -rf .tools/nbvenv
+        python3 -m venv .tools/nbvenv
+        .tools/nbvenv/bin/pip install --quiet --disable-pip-version-check -r notebooks/requirements.txt
+        echo "$want" > .tools/nbvenv/.requirements
+    fi
+
+# Debian Chromium and playwright-core for the browser check (apt needs root, as in CI)
+browser-tools:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ ! -x /usr/bin/chromium ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+    [ -d tests/browser/node_modules/playwright-core ] || npm ci --prefix tests/browser --no-audit --no-fund --silent
+
+# Everything CI runs: formatting, lints, Rust tests (real Trivy, replay Hub), then the whole
+# pipeline on the sample world checked by DuckDB/pyarrow, the notebooks and headless Chromium
+test: build tools notebook-tools browser-tools
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
     cargo test
+    rm -rf target/test-world
+    {{bin}} sample run --datasets target/test-world > target/test-world.log
+    tail -n 3 target/test-world.log
+    .tools/nbvenv/bin/python tests/python/test_notebooks_fixture.py
+    .tools/nbvenv/bin/python tests/python/test_hive_read.py --datasets target/test-world --require-marts
+    .tools/nbvenv/bin/python notebooks/run.py --datasets target/test-world
+    node tests/browser/check.mjs --report target/test-world/4_report/2021-08-24/index.html \
+        --screenshot target/test-artifacts/report-2021-08-24.png --banner \
+        --tables summary,deprecated,comparison,vulnerable,downloads,eol,stale,study-comparison \
+        --charts chart-fixable,chart-downloads,chart-trend
+
+# Execute the notebooks against datasets/ (after `just run`)
+notebooks: notebook-tools
+    .tools/nbvenv/bin/python notebooks/run.py --datasets datasets
 
 # Format the code
 fmt:
@@ -42,9 +79,9 @@ serve port="8080" *flags: build
     {{bin}} sample build
     {{bin}} sample serve --port {{port}} {{flags}}
 
-# Report for DATE from the snapshots in datasets/
-report date: build
-    {{bin}} report --date {{date}}
+# Report for DATE from the snapshots in datasets/ (extra flags, e.g. --window A..B, go to hubaudit report)
+report date *flags: build
+    {{bin}} report --date {{date}} {{flags}}
 
 # Live run for today against the real Docker Hub and registry (release build; tokens from the environment)
 live: tools

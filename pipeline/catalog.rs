@@ -120,8 +120,81 @@ pub const FINDINGS: Dataset = Dataset {
     description: "one row per vulnerability and installed package: ids, versions, status, severity",
 };
 
+/// Raw list responses of a light pull-count run.
+pub const PULL_COUNTS_RAW: Dataset = Dataset {
+    id: "raw.pull_counts",
+    layer: Layer::Raw,
+    name: "pull_counts",
+    file: "responses.jsonl.gz",
+    schema: None,
+    description: "Hub list responses of the pull-count stage (gzip JSON lines)",
+};
+
+/// One row per repository: pulls and stars at a capture time (list endpoint only).
+pub const PULL_COUNTS: Dataset = Dataset {
+    id: "staged.pull_counts",
+    layer: Layer::Staged,
+    name: "pull_counts",
+    file: "part-0.parquet",
+    schema: Some(pull_counts_schema),
+    description: "one row per repository: pull_count, star_count, last_updated at captured_at",
+};
+
+/// Mart: one row per image per snapshot.
+pub const IMAGES: Dataset = Dataset {
+    id: "marts.images",
+    layer: Layer::Marts,
+    name: "images",
+    file: "part-0.parquet",
+    schema: Some(images_schema),
+    description: "one row per image and snapshot: catalog, deprecation, latest scan, EOL, pulls",
+};
+
+/// Mart: one row per finding of the latest scan of each catalogued image.
+pub const FINDINGS_MART: Dataset = Dataset {
+    id: "marts.findings",
+    layer: Layer::Marts,
+    name: "findings",
+    file: "part-0.parquet",
+    schema: Some(findings_mart_schema),
+    description: "one row per vulnerability and package, with the image's deprecation, OS and EOL",
+};
+
+/// Mart: pull counts per image and capture (from extract-hub and pull-counts).
+pub const PULLS_MART: Dataset = Dataset {
+    id: "marts.pulls",
+    layer: Layer::Marts,
+    name: "pulls",
+    file: "part-0.parquet",
+    schema: Some(pulls_mart_schema),
+    description: "one row per image and capture date: pull_count and where it was read",
+};
+
+/// Rows that could not be joined, with the reason.
+pub const REJECTS: Dataset = Dataset {
+    id: "marts.rejects",
+    layer: Layer::Marts,
+    name: "rejects",
+    file: "part-0.parquet",
+    schema: Some(rejects_schema),
+    description: "rows of staged tables that did not join, with the reason",
+};
+
 /// Every partitioned dataset, in pipeline order.
-pub const ALL: &[Dataset] = &[HUB_RAW, REPOSITORIES, TAGS, SCAN_RAW, SCANS, FINDINGS];
+pub const ALL: &[Dataset] = &[
+    HUB_RAW,
+    REPOSITORIES,
+    TAGS,
+    SCAN_RAW,
+    SCANS,
+    FINDINGS,
+    PULL_COUNTS_RAW,
+    PULL_COUNTS,
+    IMAGES,
+    FINDINGS_MART,
+    PULLS_MART,
+    REJECTS,
+];
 
 fn ts() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
@@ -229,6 +302,98 @@ pub fn findings_schema() -> SchemaRef {
         Field::new("title", DataType::Utf8, true),
         Field::new("target", DataType::Utf8, false),
         Field::new("class", DataType::Utf8, true),
+    ]))
+}
+
+/// Schema of [`PULL_COUNTS`].
+pub fn pull_counts_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("namespace", DataType::Utf8, false),
+        Field::new("pull_count", DataType::Int64, true),
+        Field::new("star_count", DataType::Int64, true),
+        Field::new("last_updated", ts(), true),
+        Field::new("captured_at", ts(), false),
+        Field::new("source", DataType::Utf8, false),
+    ]))
+}
+
+/// Schema of [`IMAGES`].
+pub fn images_schema() -> SchemaRef {
+    let date = || DataType::Date32;
+    let int = || DataType::Int64;
+    let text = || DataType::Utf8;
+    Arc::new(Schema::new(vec![
+        Field::new("name", text(), false),
+        Field::new("namespace", text(), false),
+        Field::new("description", text(), true),
+        Field::new("source", text(), false),
+        Field::new("star_count", int(), true),
+        Field::new("pull_count", int(), true),
+        Field::new("last_updated", ts(), true),
+        Field::new("last_updated_changed", DataType::Boolean, true),
+        Field::new("date_registered", ts(), true),
+        Field::new("deprecated", DataType::Boolean, false),
+        Field::new("deprecated_since", date(), true),
+        Field::new("deprecated_since_source", text(), true),
+        Field::new("deprecation_targets", utf8_list(), false),
+        Field::new("deprecation_alternatives", utf8_list(), false),
+        Field::new("deprecation_link", text(), true),
+        Field::new("scans_snapshot", date(), true),
+        Field::new("tag", text(), true),
+        Field::new("digest", text(), true),
+        Field::new("scan_status", text(), true),
+        Field::new("os_family", text(), true),
+        Field::new("os_name", text(), true),
+        Field::new("eol_date", date(), true),
+        Field::new("eol_at_snapshot", DataType::Boolean, true),
+        Field::new("trivy_eosl", DataType::Boolean, true),
+        Field::new("total", int(), true),
+        Field::new("fixable", int(), true),
+        Field::new("fixable_critical", int(), true),
+        Field::new("fixable_high", int(), true),
+        Field::new("fixable_medium", int(), true),
+        Field::new("fixable_low", int(), true),
+        Field::new("scan_note", text(), true),
+        Field::new("previous_snapshot", date(), true),
+        Field::new("downloads_since_previous", int(), true),
+        Field::new("downloads_flags", text(), true),
+    ]))
+}
+
+/// Schema of [`FINDINGS_MART`].
+pub fn findings_mart_schema() -> SchemaRef {
+    let mut fields: Vec<Field> = findings_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.extend([
+        Field::new("deprecated", DataType::Boolean, false),
+        Field::new("os_family", DataType::Utf8, true),
+        Field::new("os_name", DataType::Utf8, true),
+        Field::new("eol_at_snapshot", DataType::Boolean, true),
+        Field::new("scans_snapshot", DataType::Date32, false),
+    ]);
+    Arc::new(Schema::new(fields))
+}
+
+/// Schema of [`PULLS_MART`].
+pub fn pulls_mart_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("pull_count", DataType::Int64, true),
+        Field::new("captured_at", ts(), false),
+        Field::new("read_from", DataType::Utf8, false),
+    ]))
+}
+
+/// Schema of [`REJECTS`].
+pub fn rejects_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("table", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("reason", DataType::Utf8, false),
     ]))
 }
 

@@ -92,6 +92,8 @@ pub struct ReportConfig {
     pub reference: PathBuf,
     /// Images with more fixable vulnerabilities than this go to `vulnerable.csv`.
     pub threshold: u32,
+    /// Days a pull-count capture may lie before a window date before it is flagged approximate.
+    pub tolerance_days: i64,
 }
 
 impl Default for Config {
@@ -126,6 +128,7 @@ impl Default for ReportConfig {
         ReportConfig {
             reference: PathBuf::from("datasets/reference"),
             threshold: 50,
+            tolerance_days: 2,
         }
     }
 }

@@ -17,8 +17,6 @@ pub mod exit {
     pub const UPSTREAM: i32 = 2;
     /// Bad input: arguments, configuration, dates, missing or corrupt input files.
     pub const INPUT: i32 = 3;
-    /// The stage is not available yet in this version.
-    pub const NOT_AVAILABLE: i32 = 4;
     /// Local I/O or an internal error (disk full, permission denied, a bug).
     pub const INTERNAL: i32 = 5;
 }
@@ -45,12 +43,6 @@ pub enum Error {
     /// A data file could not be decoded or encoded (Parquet, Arrow, JSON, CSV).
     #[error("{context}: {message}")]
     Data { context: String, message: String },
-    /// A stage that a later version implements.
-    #[error("`{stage}` is not available yet: {why}")]
-    NotAvailable {
-        stage: &'static str,
-        why: &'static str,
-    },
 }
 
 impl Error {
@@ -59,7 +51,6 @@ impl Error {
         match self {
             Error::Input(_) | Error::Config { .. } => exit::INPUT,
             Error::Upstream { .. } => exit::UPSTREAM,
-            Error::NotAvailable { .. } => exit::NOT_AVAILABLE,
             Error::Io { .. } | Error::Data { .. } => exit::INTERNAL,
         }
     }

@@ -23,12 +23,14 @@
 pub mod catalog;
 pub mod config;
 pub mod dates;
+pub mod downloads;
 pub mod error;
 pub mod hub;
 pub mod io;
 pub mod notice;
 pub mod sample;
 pub mod stages;
+pub mod svg;
 pub mod tables;
 pub mod trivy;
 

@@ -10,7 +10,7 @@ use hubaudit::config::{self, Config};
 use hubaudit::error::{exit, Error, Result};
 use hubaudit::sample::replay::{Capture, Fault, Knobs, ReplayHub};
 use hubaudit::sample::World;
-use hubaudit::stages::{self, extract_hub, report, scan};
+use hubaudit::stages::{extract_hub, join, pull_counts, report, scan};
 use hubaudit::{catalog, dates, trivy};
 
 const AFTER_HELP: &str = "\
@@ -20,7 +20,6 @@ Exit codes:
   2  an outside system (Docker Hub, a registry, Trivy) failed beyond the retry budget;
      nothing was written for the snapshot
   3  bad input: arguments, configuration, dates, missing or corrupt input files
-  4  the stage is not available yet in this version
   5  local I/O or internal error
 
 Secrets: a Docker Hub token is read from HUBAUDIT_HUB_TOKEN only (never from flags or files).
@@ -58,17 +57,26 @@ enum Command {
     /// analysed again: its stored SBOM is rescanned with this run's DB. A failed image is a row
     /// with its error; the run goes on and exits 1.
     Scan(ScanArgs),
-    /// Record light pull-count snapshots (not available yet).
-    PullCounts(WriteArgs),
-    /// Join staged tables into marts (not available yet).
+    /// Record a light pull-count snapshot from the repository list only (cheap; run it daily).
+    ///
+    /// Writes 1_raw/pull_counts and 2_staged/pull_counts for --snapshot.
+    PullCounts(ExtractArgs),
+    /// Join the staged tables of a snapshot into marts.
+    ///
+    /// Writes 3_marts/images (one row per image), 3_marts/findings, 3_marts/pulls and
+    /// 3_marts/rejects (rows that did not join, with the reason).
     Join(WriteArgs),
+    /// List the snapshot dates of every dataset.
+    Snapshots {
+        /// Dataset root folder [default: datasets]
+        #[arg(long, value_name = "DIR")]
+        datasets: Option<PathBuf>,
+    },
     /// Build the report for a date from the latest snapshots on or before it.
     ///
     /// Writes 4_report/DATE/: index.html, report.md, deprecated.csv, deprecated_vs_study.csv.
     Report(ReportArgs),
     /// Run every stage in order for one snapshot, then the report for that date.
-    ///
-    /// Stages that are not available yet are skipped with a message.
     Run(ExtractArgs),
     /// The offline sample world: build its replay capture, serve it, or run the whole pipeline on it.
     #[command(subcommand)]
@@ -141,6 +149,12 @@ struct ReportArgs {
     /// List images with more fixable vulnerabilities than N in vulnerable.csv [default: 50]
     #[arg(long, value_name = "N")]
     threshold: Option<u32>,
+    /// Download window A..B (YYYY-MM-DD..YYYY-MM-DD), e.g. the study's 2021-07-29..2021-08-10
+    #[arg(long, value_name = "A..B")]
+    window: Option<String>,
+    /// Days a capture may lie before a window date before its value is flagged approximate
+    #[arg(long, value_name = "DAYS")]
+    tolerance: Option<i64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -236,14 +250,53 @@ fn run(cli: Cli) -> Result<i32> {
                 exit::OK
             })
         }
-        Command::PullCounts(_) => Err(stages::not_available("pull-counts")),
-        Command::Join(_) => Err(stages::not_available("join")),
+        Command::PullCounts(args) => {
+            let opts = extract_options(&config, &args)?;
+            print_pulls(&pull_counts::run(&pull_counts::Options {
+                datasets: opts.datasets,
+                snapshot: opts.snapshot,
+                hub: opts.hub,
+                token: opts.token,
+            })?);
+            Ok(exit::OK)
+        }
+        Command::Join(args) => {
+            print_join(&join::run(&join_options(&config, &args)?)?);
+            Ok(exit::OK)
+        }
+        Command::Snapshots { datasets } => {
+            let root = datasets.unwrap_or(config.datasets.clone());
+            for ds in catalog::ALL {
+                let dates = catalog::snapshots(&root, ds)?;
+                let list = if dates.is_empty() {
+                    "-".to_string()
+                } else {
+                    dates
+                        .iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                println!(
+                    "{:<22} {:<28} {list}",
+                    ds.id,
+                    format!("{}/{}", ds.layer.dir(), ds.name)
+                );
+            }
+            Ok(exit::OK)
+        }
         Command::Report(args) => {
             let opts = report::Options {
                 datasets: args.datasets.unwrap_or(config.datasets.clone()),
                 date: dates::parse_date("--date", &args.date)?,
                 reference: config.report.reference.clone(),
                 threshold: args.threshold.unwrap_or(config.report.threshold),
+                window: args
+                    .window
+                    .as_deref()
+                    .map(report::parse_window)
+                    .transpose()?,
+                tolerance_days: args.tolerance.unwrap_or(config.report.tolerance_days),
             };
             print_report(&report::run(&opts)?);
             Ok(exit::OK)
@@ -339,14 +392,24 @@ fn run_all(config: &Config, opts: &extract_hub::Options, scan_args: &ScanArgs) -
     if summary.partial() {
         code = exit::PARTIAL;
     }
-    for stage in ["pull-counts", "join"] {
-        println!("{stage}: skipped — {}", stages::not_available(stage));
-    }
+    print_pulls(&pull_counts::run(&pull_counts::Options {
+        datasets: opts.datasets.clone(),
+        snapshot: opts.snapshot,
+        hub: opts.hub.clone(),
+        token: opts.token.clone(),
+    })?);
+    print_join(&join::run(&join::Options {
+        datasets: opts.datasets.clone(),
+        snapshot: opts.snapshot,
+        reference: config.report.reference.clone(),
+    })?);
     print_report(&report::run(&report::Options {
         datasets: opts.datasets.clone(),
         date: opts.snapshot,
         reference: config.report.reference.clone(),
         threshold: config.report.threshold,
+        window: None,
+        tolerance_days: config.report.tolerance_days,
     })?);
     Ok(code)
 }
@@ -430,6 +493,21 @@ fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
                 last = Some(*date);
             }
             if let Some(d) = last {
+                // the study's download window, as in the published table
+                let study = report::load_study(&config.report.reference.join("study-2021.toml"))?;
+                let window = (study.study.window_start, study.study.window_end);
+                println!(
+                    "\n== report {d} with the study's window {}..{} ==",
+                    window.0, window.1
+                );
+                print_report(&report::run(&report::Options {
+                    datasets: datasets.clone(),
+                    date: d,
+                    reference: config.report.reference.clone(),
+                    threshold: config.report.threshold,
+                    window: Some(window),
+                    tolerance_days: config.report.tolerance_days,
+                })?);
                 println!(
                     "\nreport: {}",
                     catalog::report_dir(&datasets, d)
@@ -499,9 +577,52 @@ fn print_scan(s: &scan::Summary) {
     );
 }
 
+fn join_options(config: &Config, args: &WriteArgs) -> Result<join::Options> {
+    Ok(join::Options {
+        datasets: args.datasets.clone().unwrap_or(config.datasets.clone()),
+        snapshot: match &args.snapshot {
+            Some(s) => dates::parse_date("--snapshot", s)?,
+            None => dates::today_utc(),
+        },
+        reference: config.report.reference.clone(),
+    })
+}
+
+fn print_pulls(s: &pull_counts::Summary) {
+    println!(
+        "pull-counts {}: {} repositories in {} request(s); {} at the 2147483647 cap; source {}",
+        s.snapshot.map(|d| d.to_string()).unwrap_or_default(),
+        s.repositories,
+        s.requests,
+        s.capped,
+        s.source
+    );
+    for w in &s.warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+fn print_join(s: &join::Summary) {
+    println!(
+        "join {}: {} images ({} with a scan{}), {} findings, {} pull points, {} rejects{}",
+        s.snapshot.map(|d| d.to_string()).unwrap_or_default(),
+        s.images,
+        s.with_scan,
+        s.scans_snapshot
+            .map(|d| format!(" from {d}"))
+            .unwrap_or_default(),
+        s.findings,
+        s.pull_points,
+        s.rejects,
+        s.previous
+            .map(|d| format!("; previous snapshot {d}"))
+            .unwrap_or_default()
+    );
+}
+
 fn print_report(s: &report::Summary) {
     println!(
-        "report: {} (snapshot {}): {} deprecated; vs study: {} both, {} only ours, {} only study; {} over the threshold{}{}",
+        "report: {} (images snapshot {}): {} deprecated; vs study: {} both, {} only ours, {} only study; {} over the threshold{}; {} window rows{}",
         s.dir.display(),
         s.snapshot,
         s.deprecated,
@@ -510,6 +631,7 @@ fn print_report(s: &report::Summary) {
         s.only_study,
         s.vulnerable,
         s.scans_snapshot.map(|d| format!(" (scans of {d})")).unwrap_or_else(|| " (no scans)".into()),
+        s.windowed,
         if s.sample { " [SAMPLE DATA]" } else { "" }
     );
 }

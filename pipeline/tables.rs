@@ -1,7 +1,9 @@
 //! Rows of the staged tables and their conversion to and from Arrow batches with the
 //! catalog's schemas. Stages build these rows with pure functions; `io::parquet` writes them.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::trivy::Finding;
 
 use crate::catalog;
 use crate::error::Result;
@@ -211,4 +213,222 @@ pub fn read_tags(root: &std::path::Path, snapshot: chrono::NaiveDate) -> Result<
     let path = catalog::partition_file(root, &catalog::TAGS, snapshot);
     let batch = pq::read_batch(&path, &catalog::tags_schema())?;
     tags_from(&batch, &path.display().to_string())
+}
+
+/// A row of `2_staged/scans`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScanRow {
+    pub name: String,
+    pub tag: Option<String>,
+    pub tag_reason: String,
+    pub digest: Option<String>,
+    pub image_ref: Option<String>,
+    /// `image`, `sbom_rescan`, `report`, `none`.
+    pub analysis: String,
+    pub os_family: Option<String>,
+    pub os_name: Option<String>,
+    pub eol_date: Option<NaiveDate>,
+    pub eol_at_snapshot: Option<bool>,
+    pub trivy_eosl: Option<bool>,
+    /// total, critical, high, medium, low, unknown — all findings.
+    pub counts: Option<[i64; 6]>,
+    /// The same for fixable findings.
+    pub fixable_counts: Option<[i64; 6]>,
+    /// `ok`, `failed`, `timeout`, `no_tag`.
+    pub status: String,
+    pub error: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub trivy_version: Option<String>,
+    pub db_updated_at: Option<DateTime<Utc>>,
+    pub note: Option<String>,
+    pub source: String,
+}
+
+/// Scan rows as a batch with the catalog's schema.
+pub fn scans_batch(rows: &[ScanRow]) -> Result<RecordBatch> {
+    let s = |f: fn(&ScanRow) -> Option<&str>| pq::strings(rows.iter().map(f));
+    let mut cols = vec![
+        pq::strings(rows.iter().map(|r| Some(r.name.as_str()))),
+        s(|r| r.tag.as_deref()),
+        pq::strings(rows.iter().map(|r| Some(r.tag_reason.as_str()))),
+        s(|r| r.digest.as_deref()),
+        s(|r| r.image_ref.as_deref()),
+        pq::strings(rows.iter().map(|r| Some(r.analysis.as_str()))),
+        s(|r| r.os_family.as_deref()),
+        s(|r| r.os_name.as_deref()),
+        pq::dates(rows.iter().map(|r| r.eol_date)),
+        pq::opt_bools(rows.iter().map(|r| r.eol_at_snapshot)),
+        pq::opt_bools(rows.iter().map(|r| r.trivy_eosl)),
+    ];
+    for i in 0..6 {
+        cols.push(pq::ints(rows.iter().map(|r| r.counts.map(|c| c[i]))));
+    }
+    for i in 0..6 {
+        cols.push(pq::ints(
+            rows.iter().map(|r| r.fixable_counts.map(|c| c[i])),
+        ));
+    }
+    cols.extend([
+        pq::strings(rows.iter().map(|r| Some(r.status.as_str()))),
+        s(|r| r.error.as_deref()),
+        pq::ints(rows.iter().map(|r| r.duration_ms)),
+        s(|r| r.trivy_version.as_deref()),
+        pq::timestamps(rows.iter().map(|r| r.db_updated_at)),
+        s(|r| r.note.as_deref()),
+        pq::strings(rows.iter().map(|r| Some(r.source.as_str()))),
+    ]);
+    pq::batch(catalog::scans_schema(), cols)
+}
+
+pub fn findings_batch(rows: &[(ScanRow, Vec<Finding>)]) -> Result<RecordBatch> {
+    let flat: Vec<(&ScanRow, &Finding)> = rows
+        .iter()
+        .flat_map(|(r, fs)| fs.iter().map(move |f| (r, f)))
+        .collect();
+    pq::batch(
+        catalog::findings_schema(),
+        vec![
+            pq::strings(flat.iter().map(|(r, _)| Some(r.name.as_str()))),
+            pq::strings(flat.iter().map(|(r, _)| r.tag.as_deref())),
+            pq::strings(flat.iter().map(|(r, _)| r.digest.as_deref())),
+            pq::strings(flat.iter().map(|(_, f)| Some(f.vulnerability_id.as_str()))),
+            pq::strings(flat.iter().map(|(_, f)| Some(f.pkg_name.as_str()))),
+            pq::strings(flat.iter().map(|(_, f)| Some(f.installed_version.as_str()))),
+            pq::strings(flat.iter().map(|(_, f)| f.fixed_version.as_deref())),
+            pq::strings(flat.iter().map(|(_, f)| Some(f.status.as_str()))),
+            pq::bools(flat.iter().map(|(_, f)| f.fixable())),
+            pq::strings(flat.iter().map(|(_, f)| Some(f.severity.as_str()))),
+            pq::strings(flat.iter().map(|(_, f)| f.title.as_deref())),
+            pq::strings(flat.iter().map(|(_, f)| Some(f.target.as_str()))),
+            pq::strings(flat.iter().map(|(_, f)| f.class.as_deref())),
+        ],
+    )
+}
+
+/// Scan rows from a batch read back.
+pub fn scans_from(batch: &RecordBatch, context: &str) -> Result<Vec<ScanRow>> {
+    let c = Columns::new(batch, context);
+    let s = |n: &str| c.strings(n);
+    let (name, tag, reason, digest, image_ref, analysis) = (
+        s("name")?,
+        s("tag")?,
+        s("tag_reason")?,
+        s("digest")?,
+        s("image_ref")?,
+        s("analysis")?,
+    );
+    let (fam, osn, status, error, tv, note, source) = (
+        s("os_family")?,
+        s("os_name")?,
+        s("status")?,
+        s("error")?,
+        s("trivy_version")?,
+        s("note")?,
+        s("source")?,
+    );
+    let eol_date = c.dates("eol_date")?;
+    let eol = c.opt_bools("eol_at_snapshot")?;
+    let eosl = c.opt_bools("trivy_eosl")?;
+    let counts: Vec<Vec<Option<i64>>> = ["total", "critical", "high", "medium", "low", "unknown"]
+        .iter()
+        .map(|n| c.ints(n))
+        .collect::<Result<_>>()?;
+    let fixable: Vec<Vec<Option<i64>>> = [
+        "fixable",
+        "fixable_critical",
+        "fixable_high",
+        "fixable_medium",
+        "fixable_low",
+        "fixable_unknown",
+    ]
+    .iter()
+    .map(|n| c.ints(n))
+    .collect::<Result<_>>()?;
+    let duration = c.ints("duration_ms")?;
+    let db = c.timestamps("db_updated_at")?;
+    let six = |cols: &Vec<Vec<Option<i64>>>, i: usize| -> Option<[i64; 6]> {
+        cols[0][i].map(|_| std::array::from_fn(|k| cols[k][i].unwrap_or_default()))
+    };
+    Ok((0..batch.num_rows())
+        .map(|i| ScanRow {
+            name: name[i].clone().unwrap_or_default(),
+            tag: tag[i].clone(),
+            tag_reason: reason[i].clone().unwrap_or_default(),
+            digest: digest[i].clone(),
+            image_ref: image_ref[i].clone(),
+            analysis: analysis[i].clone().unwrap_or_default(),
+            os_family: fam[i].clone(),
+            os_name: osn[i].clone(),
+            eol_date: eol_date[i],
+            eol_at_snapshot: eol[i],
+            trivy_eosl: eosl[i],
+            counts: six(&counts, i),
+            fixable_counts: six(&fixable, i),
+            status: status[i].clone().unwrap_or_default(),
+            error: error[i].clone(),
+            duration_ms: duration[i],
+            trivy_version: tv[i].clone(),
+            db_updated_at: db[i],
+            note: note[i].clone(),
+            source: source[i].clone().unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// Reads a staged partition of scans.
+pub fn read_scans(root: &std::path::Path, snapshot: chrono::NaiveDate) -> Result<Vec<ScanRow>> {
+    let path = catalog::partition_file(root, &catalog::SCANS, snapshot);
+    let batch = pq::read_batch(&path, &catalog::scans_schema())?;
+    scans_from(&batch, &path.display().to_string())
+}
+
+/// A finding read back with the image it belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindingRow {
+    pub name: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    pub finding: Finding,
+}
+
+/// Reads a staged partition of findings.
+pub fn read_findings(root: &std::path::Path, snapshot: NaiveDate) -> Result<Vec<FindingRow>> {
+    let path = catalog::partition_file(root, &catalog::FINDINGS, snapshot);
+    let batch = pq::read_batch(&path, &catalog::findings_schema())?;
+    let c = Columns::new(&batch, path.display().to_string());
+    let s = |n: &str| c.strings(n);
+    let (name, tag, digest, id, pkg, inst, fixed) = (
+        s("name")?,
+        s("tag")?,
+        s("digest")?,
+        s("vulnerability_id")?,
+        s("pkg_name")?,
+        s("installed_version")?,
+        s("fixed_version")?,
+    );
+    let (status, sev, title, target, class) = (
+        s("status")?,
+        s("severity")?,
+        s("title")?,
+        s("target")?,
+        s("class")?,
+    );
+    Ok((0..batch.num_rows())
+        .map(|i| FindingRow {
+            name: name[i].clone().unwrap_or_default(),
+            tag: tag[i].clone(),
+            digest: digest[i].clone(),
+            finding: Finding {
+                vulnerability_id: id[i].clone().unwrap_or_default(),
+                pkg_name: pkg[i].clone().unwrap_or_default(),
+                installed_version: inst[i].clone().unwrap_or_default(),
+                fixed_version: fixed[i].clone(),
+                status: status[i].clone().unwrap_or_default(),
+                severity: sev[i].clone().unwrap_or_default(),
+                title: title[i].clone(),
+                target: target[i].clone().unwrap_or_default(),
+                class: class[i].clone(),
+            },
+        })
+        .collect())
 }

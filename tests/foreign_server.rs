@@ -101,6 +101,8 @@ fn works_against_a_plain_static_file_server() {
         stdout.contains("source hub"),
         "a foreign server's rows are not labelled sample: {stdout}"
     );
+    let out = w.cli(&["join", "--snapshot", "2021-08-24"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = w.cli(&["report", "--date", "2021-08-24"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let csv =

@@ -6,6 +6,7 @@ mod util;
 mod cli;
 mod extract_hub;
 mod foreign_server;
+mod marts;
 mod partition;
 mod report;
 mod sample;

@@ -1,7 +1,7 @@
 //! The report: the study's deprecated list reproduced from snapshots, compared, escaped.
 
 use hubaudit::sample::replay::Knobs;
-use hubaudit::stages::{extract_hub, report};
+use hubaudit::stages::{extract_hub, join, report};
 
 use crate::util::{date, repo, Workdir};
 
@@ -11,6 +11,22 @@ fn options(w: &Workdir, d: &str) -> report::Options {
         date: date(d),
         reference: repo().join("datasets/reference"),
         threshold: 50,
+        window: None,
+        tolerance_days: 2,
+    }
+}
+
+/// extract-hub then join for each date (no scans).
+fn catalog_and_marts(w: &Workdir, dates: &[&str]) {
+    let hub = w.replay(Knobs::default());
+    for d in dates {
+        extract_hub::run(&w.extract_options(&hub.url_for(date(d)), d)).unwrap();
+        join::run(&join::Options {
+            datasets: w.datasets(),
+            snapshot: date(d),
+            reference: repo().join("datasets/reference"),
+        })
+        .unwrap();
     }
 }
 
@@ -50,10 +66,7 @@ const STUDY: &[(&str, &str)] = &[
 #[test]
 fn deprecated_csv_lists_the_study_images_with_their_targets_and_the_differences() {
     let w = Workdir::new();
-    let hub = w.replay(Knobs::default());
-    for d in ["2021-07-29", "2021-08-10", "2021-08-24"] {
-        extract_hub::run(&w.extract_options(&hub.url_for(date(d)), d)).unwrap();
-    }
+    catalog_and_marts(&w, &["2021-07-29", "2021-08-10", "2021-08-24"]);
     let s = report::run(&options(&w, "2021-08-24")).unwrap();
     assert!(s.sample);
     let rows = read_csv(&s.dir.join("deprecated.csv"));
@@ -117,10 +130,7 @@ fn deprecated_csv_lists_the_study_images_with_their_targets_and_the_differences(
 #[test]
 fn an_earlier_date_uses_the_snapshot_on_or_before_it() {
     let w = Workdir::new();
-    let hub = w.replay(Knobs::default());
-    for d in ["2021-07-29", "2021-08-10"] {
-        extract_hub::run(&w.extract_options(&hub.url_for(date(d)), d)).unwrap();
-    }
+    catalog_and_marts(&w, &["2021-07-29", "2021-08-10"]);
     let s = report::run(&options(&w, "2021-08-09")).unwrap();
     assert_eq!(s.snapshot, date("2021-07-29"));
     let rows = read_csv(&s.dir.join("deprecated.csv"));
@@ -132,8 +142,7 @@ fn an_earlier_date_uses_the_snapshot_on_or_before_it() {
 #[test]
 fn no_snapshot_on_or_before_the_date_lists_the_available_dates() {
     let w = Workdir::new();
-    let hub = w.replay(Knobs::default());
-    extract_hub::run(&w.extract_options(&hub.url_for(date("2021-08-10")), "2021-08-10")).unwrap();
+    catalog_and_marts(&w, &["2021-08-10"]);
     let err = report::run(&options(&w, "2020-01-01")).unwrap_err();
     assert_eq!(err.exit_code(), 3);
     assert!(

@@ -140,11 +140,19 @@ fn every_sample_image_fixable_count_equals_trivy_with_ignore_unfixed() {
     );
 
     // the report lists the images over the threshold, the study's four with its figures
+    hubaudit::stages::join::run(&hubaudit::stages::join::Options {
+        datasets: w.datasets(),
+        snapshot: date("2021-08-24"),
+        reference: repo().join("datasets/reference"),
+    })
+    .unwrap();
     let r = hubaudit::stages::report::run(&hubaudit::stages::report::Options {
         datasets: w.datasets(),
         date: date("2021-08-24"),
         reference: repo().join("datasets/reference"),
         threshold: 50,
+        window: None,
+        tolerance_days: 2,
     })
     .unwrap();
     assert_eq!(r.scans_snapshot, Some(date("2021-08-24")));

@@ -2,6 +2,7 @@
 
 pub mod command;
 pub mod http;
+pub mod jsonl;
 pub mod parquet;
 pub mod partition;
 pub mod progress;

@@ -173,6 +173,26 @@ impl<'a> Columns<'a> {
         Ok((0..a.len()).map(|i| a.is_valid(i) && a.value(i)).collect())
     }
 
+    /// Booleans with nulls.
+    pub fn opt_bools(&self, name: &str) -> Result<Vec<Option<bool>>> {
+        let a: &BooleanArray = self.get(name)?;
+        Ok((0..a.len())
+            .map(|i| a.is_valid(i).then(|| a.value(i)))
+            .collect())
+    }
+
+    /// Dates.
+    pub fn dates(&self, name: &str) -> Result<Vec<Option<chrono::NaiveDate>>> {
+        let a: &arrow_array::Date32Array = self.get(name)?;
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+        Ok((0..a.len())
+            .map(|i| {
+                a.is_valid(i)
+                    .then(|| epoch + chrono::Duration::days(a.value(i) as i64))
+            })
+            .collect())
+    }
+
     /// UTC timestamps.
     pub fn timestamps(&self, name: &str) -> Result<Vec<Option<DateTime<Utc>>>> {
         let a: &TimestampMicrosecondArray = self.get(name)?;

@@ -10,13 +10,10 @@
 //! Failure: if any request fails beyond its retry budget, nothing is written.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use tokio::task::JoinSet;
 
 use crate::catalog::{self, HUB_RAW, REPOSITORIES, TAGS};
@@ -25,7 +22,7 @@ use crate::dates::parse_timestamp;
 use crate::error::{Error, Result};
 use crate::hub::{HubClient, RepoDetail, RepoItem, Tag};
 use crate::io::http::{Fetched, JsonClient, RetryPolicy};
-use crate::io::{parquet as pq, partition, progress};
+use crate::io::{jsonl, parquet as pq, partition, progress};
 use crate::notice;
 use crate::tables::{self, RepoRow, TagRow};
 
@@ -94,7 +91,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
     let (repos, tags) = crawl.rows(&source, prev.as_ref());
     let root = &opts.datasets;
     partition::write_partition(root, &HUB_RAW, opts.snapshot, &source, |path| {
-        write_raw(path, &crawl.responses)
+        jsonl::write_gz(path, &raw_records(&crawl.responses))
     })?;
     partition::write_partition(root, &REPOSITORIES, opts.snapshot, &source, |path| {
         pq::write_batch(path, &tables::repositories_batch(&repos)?)
@@ -398,27 +395,19 @@ pub fn tag_rows(
     rows
 }
 
-/// Writes every response as one gzip JSON line; returns the number of lines.
-fn write_raw(path: &std::path::Path, responses: &[Fetched]) -> Result<u64> {
-    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut gz = GzEncoder::new(std::io::BufWriter::new(file), Compression::default());
-    for r in responses {
-        let line = serde_json::json!({
-            "url": r.url,
-            "status": r.status,
-            "received_at": r.received_at.to_rfc3339(),
-            "attempts": r.attempts,
-            "headers": r.headers,
-            "body": r.body,
-        });
-        serde_json::to_writer(&mut gz, &line)
-            .map_err(|e| Error::data(path.display().to_string(), e))?;
-        gz.write_all(b"\n").map_err(|e| Error::io(path, e))?;
-    }
-    let buf = gz.finish().map_err(|e| Error::io(path, e))?;
-    buf.into_inner()
-        .map_err(|e| Error::io(path, e.into_error()))?
-        .sync_all()
-        .map_err(|e| Error::io(path, e))?;
-    Ok(responses.len() as u64)
+/// Every response as one raw record.
+fn raw_records(responses: &[Fetched]) -> Vec<serde_json::Value> {
+    responses
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "url": r.url,
+                "status": r.status,
+                "received_at": r.received_at.to_rfc3339(),
+                "attempts": r.attempts,
+                "headers": r.headers,
+                "body": r.body,
+            })
+        })
+        .collect()
 }

@@ -15,23 +15,19 @@
 //! exit code says "partial".
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use arrow_array::RecordBatch;
-use chrono::{DateTime, NaiveDate, Utc};
-use flate2::write::GzEncoder;
-use flate2::Compression;
+use chrono::NaiveDate;
 
 use crate::catalog::{self, FINDINGS, REPOSITORIES, SCANS, SCAN_RAW};
 use crate::error::{Error, Result};
 use crate::io::parquet::{self as pq, Columns};
-use crate::io::{command, partition, progress};
-use crate::tables::{self, TagRow};
+use crate::io::{command, jsonl, partition, progress};
+use crate::tables::{self, findings_batch, scans_batch, ScanRow, TagRow};
 use crate::trivy::{self, Finding, Provenance, Report};
 
 /// What to scan and how.
@@ -87,35 +83,6 @@ impl Summary {
     pub fn partial(&self) -> bool {
         self.failed + self.timed_out > 0
     }
-}
-
-/// A row of `2_staged/scans`.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ScanRow {
-    pub name: String,
-    pub tag: Option<String>,
-    pub tag_reason: String,
-    pub digest: Option<String>,
-    pub image_ref: Option<String>,
-    /// `image`, `sbom_rescan`, `report`, `none`.
-    pub analysis: String,
-    pub os_family: Option<String>,
-    pub os_name: Option<String>,
-    pub eol_date: Option<NaiveDate>,
-    pub eol_at_snapshot: Option<bool>,
-    pub trivy_eosl: Option<bool>,
-    /// total, critical, high, medium, low, unknown — all findings.
-    pub counts: Option<[i64; 6]>,
-    /// The same for fixable findings.
-    pub fixable_counts: Option<[i64; 6]>,
-    /// `ok`, `failed`, `timeout`, `no_tag`.
-    pub status: String,
-    pub error: Option<String>,
-    pub duration_ms: Option<i64>,
-    pub trivy_version: Option<String>,
-    pub db_updated_at: Option<DateTime<Utc>>,
-    pub note: Option<String>,
-    pub source: String,
 }
 
 /// The tag to scan and why: `latest`, else the most recently updated tag. Returns the tag,
@@ -713,17 +680,7 @@ fn write_outputs(
     raw: &[serde_json::Value],
 ) -> Result<()> {
     partition::write_partition(root, &SCAN_RAW, snapshot, source, |path| {
-        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-        let mut gz = GzEncoder::new(std::io::BufWriter::new(file), Compression::default());
-        for line in raw {
-            serde_json::to_writer(&mut gz, line)
-                .map_err(|e| Error::data(path.display().to_string(), e))?;
-            gz.write_all(b"\n").map_err(|e| Error::io(path, e))?;
-        }
-        gz.finish()
-            .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
-            .map_err(|e| Error::io(path, e))?;
-        Ok(raw.len() as u64)
+        jsonl::write_gz(path, raw)
     })?;
     partition::write_partition(root, &SCANS, snapshot, source, |path| {
         pq::write_batch(path, &scans_batch(rows)?)
@@ -734,70 +691,10 @@ fn write_outputs(
     Ok(())
 }
 
-/// Scan rows as a batch with the catalog's schema.
-pub fn scans_batch(rows: &[ScanRow]) -> Result<RecordBatch> {
-    let s = |f: fn(&ScanRow) -> Option<&str>| pq::strings(rows.iter().map(f));
-    let mut cols = vec![
-        pq::strings(rows.iter().map(|r| Some(r.name.as_str()))),
-        s(|r| r.tag.as_deref()),
-        pq::strings(rows.iter().map(|r| Some(r.tag_reason.as_str()))),
-        s(|r| r.digest.as_deref()),
-        s(|r| r.image_ref.as_deref()),
-        pq::strings(rows.iter().map(|r| Some(r.analysis.as_str()))),
-        s(|r| r.os_family.as_deref()),
-        s(|r| r.os_name.as_deref()),
-        pq::dates(rows.iter().map(|r| r.eol_date)),
-        pq::opt_bools(rows.iter().map(|r| r.eol_at_snapshot)),
-        pq::opt_bools(rows.iter().map(|r| r.trivy_eosl)),
-    ];
-    for i in 0..6 {
-        cols.push(pq::ints(rows.iter().map(|r| r.counts.map(|c| c[i]))));
-    }
-    for i in 0..6 {
-        cols.push(pq::ints(
-            rows.iter().map(|r| r.fixable_counts.map(|c| c[i])),
-        ));
-    }
-    cols.extend([
-        pq::strings(rows.iter().map(|r| Some(r.status.as_str()))),
-        s(|r| r.error.as_deref()),
-        pq::ints(rows.iter().map(|r| r.duration_ms)),
-        s(|r| r.trivy_version.as_deref()),
-        pq::timestamps(rows.iter().map(|r| r.db_updated_at)),
-        s(|r| r.note.as_deref()),
-        pq::strings(rows.iter().map(|r| Some(r.source.as_str()))),
-    ]);
-    pq::batch(catalog::scans_schema(), cols)
-}
-
-fn findings_batch(rows: &[(ScanRow, Vec<Finding>)]) -> Result<RecordBatch> {
-    let flat: Vec<(&ScanRow, &Finding)> = rows
-        .iter()
-        .flat_map(|(r, fs)| fs.iter().map(move |f| (r, f)))
-        .collect();
-    pq::batch(
-        catalog::findings_schema(),
-        vec![
-            pq::strings(flat.iter().map(|(r, _)| Some(r.name.as_str()))),
-            pq::strings(flat.iter().map(|(r, _)| r.tag.as_deref())),
-            pq::strings(flat.iter().map(|(r, _)| r.digest.as_deref())),
-            pq::strings(flat.iter().map(|(_, f)| Some(f.vulnerability_id.as_str()))),
-            pq::strings(flat.iter().map(|(_, f)| Some(f.pkg_name.as_str()))),
-            pq::strings(flat.iter().map(|(_, f)| Some(f.installed_version.as_str()))),
-            pq::strings(flat.iter().map(|(_, f)| f.fixed_version.as_deref())),
-            pq::strings(flat.iter().map(|(_, f)| Some(f.status.as_str()))),
-            pq::bools(flat.iter().map(|(_, f)| f.fixable())),
-            pq::strings(flat.iter().map(|(_, f)| Some(f.severity.as_str()))),
-            pq::strings(flat.iter().map(|(_, f)| f.title.as_deref())),
-            pq::strings(flat.iter().map(|(_, f)| Some(f.target.as_str()))),
-            pq::strings(flat.iter().map(|(_, f)| f.class.as_deref())),
-        ],
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
 
     fn tag(name: &str, arch: &str, digest: &str, updated: &str) -> TagRow {
         TagRow {

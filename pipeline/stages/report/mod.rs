@@ -1,0 +1,535 @@
+//! `report`: rebuilds the study's tables for a date, and more, as static files.
+//!
+//! Reads the marts: `3_marts/images` (the latest snapshot on or before `--date`, and every
+//! earlier one for trends), `3_marts/pulls` (window downloads), and `datasets/reference/`
+//! (the study's figures). Writes `4_report/DATE/`: `index.html` (self-contained: inline SVG
+//! charts, no JavaScript, strict Content-Security-Policy, every value escaped), `report.md`
+//! and one CSV per table: `summary.csv`, `deprecated.csv`, `deprecated_vs_study.csv`,
+//! `vulnerable.csv`, `downloads.csv`, `eol.csv`, `stale.csv`, `study_comparison.csv`. Every
+//! table says which snapshot it used. The folder is replaced atomically. Sample-world data
+//! carries a banner on every page.
+
+pub mod read;
+pub mod render;
+pub mod tables;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use crate::catalog::{self, IMAGES};
+use crate::downloads::{self, Window};
+use crate::error::{Error, Result};
+use crate::io::partition;
+use crate::svg;
+pub use read::ImageView;
+pub use render::{escape_html, escape_md};
+use render::{Page, Section};
+
+/// What to report.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Dataset root.
+    pub datasets: PathBuf,
+    /// Report date: tables use the latest snapshot on or before it.
+    pub date: NaiveDate,
+    /// Reference folder (study figures, deprecation dates).
+    pub reference: PathBuf,
+    /// Images with more fixable vulnerabilities than this go to `vulnerable.csv`.
+    pub threshold: u32,
+    /// Download window [A, B]; None = no window tables.
+    pub window: Option<(NaiveDate, NaiveDate)>,
+    /// Days a capture may be away from a window date before it is flagged `approximate`.
+    pub tolerance_days: i64,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The report folder.
+    pub dir: PathBuf,
+    /// The images-mart snapshot used.
+    pub snapshot: NaiveDate,
+    /// The scans snapshot the mart joined (None: no scans).
+    pub scans_snapshot: Option<NaiveDate>,
+    /// Deprecated images.
+    pub deprecated: usize,
+    /// In both lists / only ours / only the study's.
+    pub both: usize,
+    pub only_ours: usize,
+    pub only_study: usize,
+    /// Images over the threshold.
+    pub vulnerable: usize,
+    /// Images with window downloads computed (flags or not).
+    pub windowed: usize,
+    /// The data came from the sample world.
+    pub sample: bool,
+}
+
+/// The study's figures (`study-2021.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Study {
+    pub study: StudyMeta,
+    pub deprecated: Vec<StudyDeprecated>,
+    #[serde(default)]
+    pub vulnerable: Vec<StudyVulnerable>,
+}
+
+/// An image of the study's finding 3 (over the threshold with `--ignore-unfixed`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudyVulnerable {
+    pub name: String,
+    pub tag: String,
+    pub fixable: i64,
+}
+
+/// The study's method facts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudyMeta {
+    pub title: String,
+    pub published: NaiveDate,
+    pub images_listed: u32,
+    pub window_start: NaiveDate,
+    pub window_end: NaiveDate,
+    pub scanner: String,
+    pub vulnerable_threshold: u32,
+}
+
+/// A deprecated image of the study's appendix.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudyDeprecated {
+    pub name: String,
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A row of `deprecated_vs_study.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComparisonRow {
+    pub name: String,
+    /// `both`, `only_ours`, `only_study`.
+    pub presence: &'static str,
+    pub our_targets: String,
+    pub study_targets: String,
+    /// `match` or `differs`.
+    pub verdict: &'static str,
+    pub reason: String,
+}
+
+/// Parses `A..B` (a download window).
+pub fn parse_window(text: &str) -> Result<(NaiveDate, NaiveDate)> {
+    let bad = || {
+        Error::Input(format!("--window {text:?}: write it as YYYY-MM-DD..YYYY-MM-DD with the start first, e.g. 2021-07-29..2021-08-10"))
+    };
+    let (a, b) = text.split_once("..").ok_or_else(bad)?;
+    let (a, b) = (
+        crate::dates::parse_date("--window", a)?,
+        crate::dates::parse_date("--window", b)?,
+    );
+    if a >= b {
+        return Err(bad());
+    }
+    Ok((a, b))
+}
+
+/// Runs the stage.
+pub fn run(opts: &Options) -> Result<Summary> {
+    let root = &opts.datasets;
+    let snapshot = catalog::snapshot_on_or_before(root, &IMAGES, opts.date).map_err(|e| match e {
+        Error::Input(m) => Error::Input(format!("{m}; the report reads the marts: run `hubaudit join --snapshot DATE` after extract-hub and scan")),
+        other => other,
+    })?;
+    let study = load_study(&opts.reference.join("study-2021.toml"))?;
+    let since = load_deprecations(&opts.reference.join("deprecations.csv"))?;
+    let images = read::images(root, snapshot)?;
+    let history: Vec<(NaiveDate, Vec<ImageView>)> = catalog::snapshots(root, &IMAGES)?
+        .into_iter()
+        .filter(|d| *d <= snapshot)
+        .map(|d| read::images(root, d).map(|v| (d, v)))
+        .collect::<Result<_>>()?;
+    let windows: BTreeMap<String, Window> = match opts.window {
+        Some((a, b)) => read::pull_history(root, b)?
+            .into_iter()
+            .map(|(name, h)| {
+                let w = downloads::window(&h, a, b, opts.tolerance_days);
+                (name, w)
+            })
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let names: BTreeSet<String> = images.iter().map(|i| i.name.clone()).collect();
+    let comparison = compare(&images, &names, &since, &study, snapshot);
+    let sample = images.iter().any(|i| i.source == "sample");
+    let scans_snapshot = images.iter().filter_map(|i| i.scans_snapshot).max();
+    let used: Vec<NaiveDate> = history.iter().map(|(d, _)| *d).collect();
+
+    let page = build_page(
+        opts,
+        snapshot,
+        scans_snapshot,
+        &images,
+        &history,
+        &windows,
+        &comparison,
+        &study,
+        sample,
+        &used,
+    );
+    let files: Vec<(&str, tables::Table)> = vec![
+        (
+            "summary.csv",
+            tables::summary(
+                opts.date,
+                snapshot,
+                &images,
+                opts.threshold,
+                opts.window,
+                &windows,
+                &used,
+            ),
+        ),
+        (
+            "deprecated.csv",
+            tables::deprecated(&images, &windows, &study),
+        ),
+        (
+            "deprecated_vs_study.csv",
+            tables::comparison_table(&comparison),
+        ),
+        (
+            "vulnerable.csv",
+            tables::vulnerable(&images, opts.threshold, &study),
+        ),
+        (
+            "downloads.csv",
+            tables::downloads(&images, &windows, opts.threshold),
+        ),
+        ("eol.csv", tables::eol(&images)),
+        ("stale.csv", tables::stale(&images, &history)),
+        (
+            "study_comparison.csv",
+            tables::study_comparison(&images, &comparison, &study, opts.threshold),
+        ),
+    ];
+    let dir = catalog::report_dir(root, opts.date);
+    let tmp =
+        catalog::staging_area(root).join(format!("report-{}-{}", opts.date, std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let written = (|| {
+        for (file, table) in &files {
+            write_csv(&tmp.join(file), table)?;
+        }
+        write_text(&tmp.join("report.md"), &page.markdown())?;
+        write_text(&tmp.join("index.html"), &page.html())?;
+        partition::fsync_dir(&tmp)?;
+        std::fs::create_dir_all(dir.parent().expect("report dir has a parent"))
+            .map_err(|e| Error::io(&dir, e))?;
+        partition::publish(&tmp, &dir)
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    written?;
+    let count = |p: &str| comparison.iter().filter(|c| c.presence == p).count();
+    Ok(Summary {
+        dir,
+        snapshot,
+        scans_snapshot,
+        deprecated: images.iter().filter(|i| i.deprecated).count(),
+        both: count("both"),
+        only_ours: count("only_ours"),
+        only_study: count("only_study"),
+        vulnerable: tables::vulnerable_images(&images, opts.threshold).len(),
+        windowed: windows.len(),
+        sample,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_page(
+    opts: &Options,
+    snapshot: NaiveDate,
+    scans_snapshot: Option<NaiveDate>,
+    images: &[ImageView],
+    history: &[(NaiveDate, Vec<ImageView>)],
+    windows: &BTreeMap<String, Window>,
+    comparison: &[ComparisonRow],
+    study: &Study,
+    sample: bool,
+    used: &[NaiveDate],
+) -> Page {
+    let t = opts.threshold;
+    let scans_note = match scans_snapshot {
+        Some(d) => {
+            format!("Scans of {d} (the latest on or before the images snapshot {snapshot}).")
+        }
+        None => "No scan snapshot on or before this date: run `hubaudit scan`.".into(),
+    };
+    let window_note = match opts.window {
+        Some((a, b)) => format!("Window {a}..{b}: pull_count at the latest capture on or before {b} minus the one on or before {a} (tolerance {} days; flags: missing, capped, reset, approximate).", opts.tolerance_days),
+        None => "No --window given: no window downloads.".into(),
+    };
+    let count = |p: &str| comparison.iter().filter(|c| c.presence == p).count();
+    let intro = vec![
+        format!("Report date {}; images snapshot used: {snapshot}; {} images listed (the study listed {}).", opts.date, images.len(), study.study.images_listed),
+        format!("Deprecated: {} in our snapshot; {} in both lists, {} only in ours, {} only in the study's.", images.iter().filter(|i| i.deprecated).count(), count("both"), count("only_ours"), count("only_study")),
+        scans_note.clone(),
+        window_note.clone(),
+        format!("Compared with: {} (published {}).", study.study.title, study.study.published),
+    ];
+    // charts
+    let top = tables::vulnerable_images(images, 0);
+    let bars: Vec<svg::Bar> = top
+        .iter()
+        .take(10)
+        .map(|i| svg::Bar {
+            label: i.name.clone(),
+            value: i.fixable.unwrap_or(0) as f64,
+            note: study
+                .vulnerable
+                .iter()
+                .find(|v| v.name == i.name)
+                .map(|v| format!("study: {}", v.fixable)),
+        })
+        .collect();
+    let mut moved: Vec<(&String, &Window)> = windows
+        .iter()
+        .filter(|(n, _)| {
+            images.iter().any(|i| {
+                &i.name == *n
+                    && (i.deprecated
+                        || tables::vulnerable_images(std::slice::from_ref(i), t).len() == 1)
+            })
+        })
+        .collect();
+    moved.sort_by(|a, b| b.1.downloads.cmp(&a.1.downloads).then_with(|| a.0.cmp(b.0)));
+    let download_bars: Vec<svg::Bar> = moved
+        .iter()
+        .take(10)
+        .map(|(n, w)| svg::Bar {
+            label: (*n).clone(),
+            value: w.downloads.unwrap_or(0) as f64,
+            note: (!w.flags.is_empty()).then(|| w.flags_text()),
+        })
+        .collect();
+    let top5: Vec<&str> = top.iter().take(5).map(|i| i.name.as_str()).collect();
+    let x: Vec<String> = used.iter().map(|d| d.to_string()).collect();
+    let series: Vec<svg::Series> = top5
+        .iter()
+        .map(|n| svg::Series {
+            name: n.to_string(),
+            values: history
+                .iter()
+                .map(|(_, imgs)| {
+                    imgs.iter()
+                        .find(|i| i.name == *n)
+                        .and_then(|i| i.fixable)
+                        .map(|v| v as f64)
+                })
+                .collect(),
+        })
+        .collect();
+    let charts = vec![
+        svg::bar_chart(
+            "chart-fixable",
+            &format!(
+                "Top images by fixable vulnerabilities (scans of {})",
+                scans_snapshot
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "-".into())
+            ),
+            &bars,
+            "fixable vulnerabilities",
+        ),
+        svg::bar_chart(
+            "chart-downloads",
+            &match opts.window {
+                Some((a, b)) => format!("Downloads {a}..{b} of deprecated or vulnerable images"),
+                None => "Downloads (no window given)".into(),
+            },
+            &download_bars,
+            "downloads",
+        ),
+        svg::line_chart(
+            "chart-trend",
+            "Fixable vulnerabilities over time, top 5 images",
+            &x,
+            &series,
+            "fixable",
+        ),
+    ];
+    let section = |id: &'static str, title: String, note: String, table: tables::Table| Section {
+        id,
+        title,
+        note,
+        table,
+    };
+    Page {
+        date: opts.date,
+        sample,
+        intro,
+        charts,
+        sections: vec![
+            section("summary", "Summary — summary.csv".into(), format!("Images snapshot {snapshot}; trends over {}.", x.join(", ")), tables::summary(opts.date, snapshot, images, t, opts.window, windows, used)),
+            section("deprecated", "Deprecated images — deprecated.csv".into(), format!("Images snapshot {snapshot}. {window_note}"), tables::deprecated(images, windows, study)),
+            section("comparison", format!("Deprecated images against the study's appendix ({} listed there) — deprecated_vs_study.csv", study.deprecated.len()), format!("Images snapshot {snapshot}."), tables::comparison_table(comparison)),
+            section("vulnerable", format!("Images with more than {t} fixable vulnerabilities — vulnerable.csv"), format!("{scans_note} critical…low count fixable findings; total counts all findings."), tables::vulnerable(images, t, study)),
+            section("downloads", "Downloads of deprecated or vulnerable images — downloads.csv".into(), window_note.clone(), tables::downloads(images, windows, t)),
+            section("eol", "Images on an end-of-life OS at the report date — eol.csv".into(), format!("{scans_note} End of life from reference/eol.csv evaluated at the snapshot date; Trivy's EOSL uses today's clock."), tables::eol(images)),
+            section("stale", "Deprecated but still moving: last_updated changed between snapshots — stale.csv".into(), format!("Consecutive snapshots {}.", x.join(", ")), tables::stale(images, history)),
+            section("study-comparison", "Side by side with the published study — study_comparison.csv".into(), format!("Images snapshot {snapshot}; {scans_note}"), tables::study_comparison(images, comparison, study, t)),
+        ],
+    }
+}
+
+/// Loads the study's figures.
+pub fn load_study(path: &Path) -> Result<Study> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    toml::from_str(&text).map_err(|e| Error::data(path.display().to_string(), e.message()))
+}
+
+/// Loads `deprecations.csv`: name → deprecated_since.
+pub fn load_deprecations(path: &Path) -> Result<BTreeMap<String, NaiveDate>> {
+    let ctx = || path.display().to_string();
+    let mut reader = csv::Reader::from_path(path).map_err(|e| Error::data(ctx(), e))?;
+    let mut out = BTreeMap::new();
+    for record in reader.records() {
+        let r = record.map_err(|e| Error::data(ctx(), e))?;
+        let date = crate::dates::parse_date("deprecated_since", r.get(1).unwrap_or_default())
+            .map_err(|e| Error::data(ctx(), e))?;
+        out.insert(r.get(0).unwrap_or_default().to_string(), date);
+    }
+    Ok(out)
+}
+
+/// Our deprecated list against the study's, each row with a verdict and its reason.
+pub fn compare(
+    ours: &[ImageView],
+    names: &BTreeSet<String>,
+    since: &BTreeMap<String, NaiveDate>,
+    study: &Study,
+    snapshot: NaiveDate,
+) -> Vec<ComparisonRow> {
+    let mut rows = Vec::new();
+    let ours: Vec<&ImageView> = ours.iter().filter(|i| i.deprecated).collect();
+    let by_name: BTreeMap<&str, &ImageView> = ours.iter().map(|d| (d.name.as_str(), *d)).collect();
+    let meta = &study.study;
+    for s in &study.deprecated {
+        let study_targets = s.targets.join(";");
+        match by_name.get(s.name.as_str()) {
+            Some(d) => {
+                let same = d.targets == s.targets;
+                let reason = if same {
+                    String::new()
+                } else if let Some(note) = &s.note {
+                    note.clone()
+                } else {
+                    format!(
+                        "our notice parser finds {:?}; the study names {:?}",
+                        d.targets.join(";"),
+                        study_targets
+                    )
+                };
+                rows.push(ComparisonRow {
+                    name: s.name.clone(),
+                    presence: "both",
+                    our_targets: d.targets.join(";"),
+                    study_targets,
+                    verdict: if same { "match" } else { "differs" },
+                    reason,
+                });
+            }
+            None => rows.push(ComparisonRow {
+                name: s.name.clone(),
+                presence: "only_study",
+                our_targets: String::new(),
+                study_targets,
+                verdict: "differs",
+                reason: if names.contains(&s.name) {
+                    format!("no deprecation notice in the snapshot of {snapshot}")
+                } else {
+                    format!("not in the repository list of the snapshot of {snapshot}")
+                },
+            }),
+        }
+    }
+    let listed: BTreeSet<&str> = study.deprecated.iter().map(|d| d.name.as_str()).collect();
+    for d in ours.iter().filter(|d| !listed.contains(d.name.as_str())) {
+        let reason = match since.get(&d.name) {
+            Some(date) if *date >= meta.window_start => format!(
+                "deprecated on {date}, after the start of the study's data window ({}..{})",
+                meta.window_start, meta.window_end
+            ),
+            Some(date) if *date > meta.published => {
+                format!("deprecated on {date}, after the study was published")
+            }
+            Some(date) => format!(
+                "notice present since {date}; the study's appendix does not list it and does not say why"
+            ),
+            None => "no deprecation date on record; the study's appendix does not list it".into(),
+        };
+        rows.push(ComparisonRow {
+            name: d.name.clone(),
+            presence: "only_ours",
+            our_targets: d.targets.join(";"),
+            study_targets: String::new(),
+            verdict: "differs",
+            reason,
+        });
+    }
+    rows
+}
+
+fn write_csv(path: &Path, (header, rows): &tables::Table) -> Result<()> {
+    let ctx = || path.display().to_string();
+    let mut w = csv::Writer::from_path(path).map_err(|e| Error::data(ctx(), e))?;
+    w.write_record(header).map_err(|e| Error::data(ctx(), e))?;
+    for r in rows {
+        w.write_record(r).map_err(|e| Error::data(ctx(), e))?;
+    }
+    w.flush().map_err(|e| Error::io(path, e))?;
+    partition::fsync_file(path)
+}
+
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
+    partition::fsync_file(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_untrusted_text() {
+        assert_eq!(
+            escape_html("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
+        assert_eq!(escape_md("a|b\nc<d"), "a\\|b c&lt;d");
+    }
+
+    #[test]
+    fn windows_parse_and_bad_ones_explain() {
+        let (a, b) = parse_window("2021-07-29..2021-08-10").unwrap();
+        assert_eq!(
+            (a.to_string(), b.to_string()),
+            ("2021-07-29".into(), "2021-08-10".into())
+        );
+        for bad in ["2021-08-10..2021-07-29", "2021-07-29", "x..y"] {
+            assert!(
+                parse_window(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("--window"),
+                "{bad}"
+            );
+        }
+    }
+}
