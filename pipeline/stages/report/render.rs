@@ -154,3 +154,55 @@ impl Page {
         h
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_title_and_note_is_escaped() {
+        let evil = "<script>alert('x')</script>";
+        let page = Page {
+            date: NaiveDate::from_ymd_opt(2021, 8, 24).unwrap(),
+            sample: true,
+            intro: vec![evil.into()],
+            charts: vec![],
+            sections: vec![Section {
+                id: "t",
+                title: evil.into(),
+                note: evil.into(),
+                table: (vec!["name"], vec![vec![evil.into()], vec!["a|b".into()]]),
+            }],
+        };
+        let html = page.html();
+        assert!(!html.contains("<script"), "{html}");
+        assert_eq!(
+            html.matches("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;")
+                .count(),
+            4
+        );
+        assert!(html.contains("id=\"sample-banner\""));
+        let md = page.markdown();
+        assert!(!md.contains("<script"));
+        assert!(md.contains("a\\|b"));
+    }
+
+    #[test]
+    fn empty_tables_are_marked_for_readers() {
+        let page = Page {
+            date: NaiveDate::from_ymd_opt(2021, 8, 24).unwrap(),
+            sample: false,
+            intro: vec![],
+            charts: vec![],
+            sections: vec![Section {
+                id: "e",
+                title: "t".into(),
+                note: "n".into(),
+                table: (vec!["a"], vec![]),
+            }],
+        };
+        assert!(page.html().contains("<table id=\"e\" data-empty=\"true\">"));
+        assert!(!page.html().contains("sample-banner"));
+        assert!(page.markdown().contains("(no rows)"));
+    }
+}
