@@ -83,6 +83,35 @@ serve port="8080" *flags: build
 report date *flags: build
     {{bin}} report --date {{date}} {{flags}}
 
+# Benchmarks: backfill a year of daily and weekly dates from generated docker-library-sized
+# histories (thousands of commits), and scan one sample date with 1 vs 2 workers; prints ratios
+bench: build tools
+    #!/usr/bin/env bash
+    set -euo pipefail
+    out=target/bench; rm -rf "$out/datasets-daily" "$out/datasets-weekly" "$out/scan"
+    [ -d "$out/history/docs" ] || python3 bench/gen_history.py "$out/history"
+    echo "history: $(git -C $out/history/docs rev-list --count HEAD) docs commits, $(git -C $out/history/official-images rev-list --count HEAD) official-images commits"
+    t0=$(date +%s.%N)
+    {{bin}} backfill --datasets "$out/datasets-daily" --docs-repo "$out/history/docs" --official-images-repo "$out/history/official-images" --from 2021-01-01 --to 2021-12-31 --every 1d | tail -1
+    t1=$(date +%s.%N)
+    {{bin}} backfill --datasets "$out/datasets-weekly" --docs-repo "$out/history/docs" --official-images-repo "$out/history/official-images" --from 2021-01-01 --to 2021-12-31 --every 7d | tail -1
+    t2=$(date +%s.%N)
+    {{bin}} sample build > /dev/null
+    {{bin}} sample run --datasets "$out/scan" > /dev/null 2>&1 || true
+    s1=$(date +%s.%N)
+    {{bin}} scan --datasets "$out/scan" --snapshot 2021-07-29 --archive-dir datasets/sample/build/2021-07-29/images --trivy-cache datasets/sample/build/trivy-cache --parallel 1 | head -1
+    s2=$(date +%s.%N)
+    {{bin}} scan --datasets "$out/scan" --snapshot 2021-07-29 --archive-dir datasets/sample/build/2021-07-29/images --trivy-cache datasets/sample/build/trivy-cache --parallel 2 | head -1
+    s3=$(date +%s.%N)
+    python3 - "$t0" "$t1" "$t2" "$s1" "$s2" "$s3" <<'PY'
+    import sys
+    t0, t1, t2, s1, s2, s3 = map(float, sys.argv[1:])
+    daily, weekly, p1, p2 = t1 - t0, t2 - t1, s2 - s1, s3 - s2
+    print(f"backfill 365 daily dates: {daily:.1f} s ({daily / 365 * 1000:.0f} ms per date)")
+    print(f"backfill 53 weekly dates: {weekly:.1f} s ({weekly / 53 * 1000:.0f} ms per date); daily/weekly = {daily / weekly:.2f}")
+    print(f"scan 167 sample images (SBOM rescans): parallel 1 {p1:.1f} s, parallel 2 {p2:.1f} s; speed-up {p1 / p2:.2f}x")
+    PY
+
 # Live run for today against the real Docker Hub and registry (release build; tokens from the environment)
 live: tools
     cargo build --release

@@ -140,6 +140,16 @@ pub const PULL_COUNTS: Dataset = Dataset {
     description: "one row per repository: pull_count, star_count, last_updated at captured_at",
 };
 
+/// What a backfill read for a date: `commits.jsonl.gz` (docs and official-images commits).
+pub const BACKFILL_RAW: Dataset = Dataset {
+    id: "raw.backfill",
+    layer: Layer::Raw,
+    name: "backfill",
+    file: "commits.jsonl.gz",
+    schema: None,
+    description: "the docker-library commits a backfilled snapshot was read from",
+};
+
 /// Mart: one row per image per snapshot.
 pub const IMAGES: Dataset = Dataset {
     id: "marts.images",
@@ -190,6 +200,7 @@ pub const ALL: &[Dataset] = &[
     FINDINGS,
     PULL_COUNTS_RAW,
     PULL_COUNTS,
+    BACKFILL_RAW,
     IMAGES,
     FINDINGS_MART,
     PULLS_MART,
@@ -217,6 +228,7 @@ pub fn repositories_schema() -> SchemaRef {
         Field::new("date_registered", ts(), true),
         Field::new("status", DataType::Utf8, true),
         Field::new("deprecated", DataType::Boolean, false),
+        Field::new("deprecated_since", DataType::Date32, true),
         Field::new("deprecation_targets", utf8_list(), false),
         Field::new("deprecation_alternatives", utf8_list(), false),
         Field::new("deprecation_link", DataType::Utf8, true),

@@ -27,6 +27,7 @@ pub mod downloads;
 pub mod error;
 pub mod hub;
 pub mod io;
+pub mod library_file;
 pub mod notice;
 pub mod sample;
 pub mod stages;

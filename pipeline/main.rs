@@ -10,7 +10,7 @@ use hubaudit::config::{self, Config};
 use hubaudit::error::{exit, Error, Result};
 use hubaudit::sample::replay::{Capture, Fault, Knobs, ReplayHub};
 use hubaudit::sample::World;
-use hubaudit::stages::{extract_hub, join, pull_counts, report, scan};
+use hubaudit::stages::{backfill, extract_hub, join, pull_counts, report, scan};
 use hubaudit::{catalog, dates, trivy};
 
 const AFTER_HELP: &str = "\
@@ -66,6 +66,32 @@ enum Command {
     /// Writes 3_marts/images (one row per image), 3_marts/findings, 3_marts/pulls and
     /// 3_marts/rejects (rows that did not join, with the reason).
     Join(WriteArgs),
+    /// Catalog snapshots for past dates from docker-library git history (docs + official-images).
+    ///
+    /// For each date from --from to --to (every --every days) reads the last first-parent commit
+    /// before the date of both clones and writes 2_staged/repositories and 2_staged/tags with
+    /// source "backfill" (images whose docs folder was already deleted included, read from the
+    /// last commit that had them), then joins the marts for the date.
+    Backfill {
+        /// Dataset root folder [default: datasets]
+        #[arg(long, value_name = "DIR")]
+        datasets: Option<PathBuf>,
+        /// Clone of github.com/docker-library/docs
+        #[arg(long, value_name = "PATH")]
+        docs_repo: PathBuf,
+        /// Clone of github.com/docker-library/official-images
+        #[arg(long, value_name = "PATH")]
+        official_images_repo: PathBuf,
+        /// First date, YYYY-MM-DD
+        #[arg(long, value_name = "DATE")]
+        from: String,
+        /// Last date, YYYY-MM-DD
+        #[arg(long, value_name = "DATE")]
+        to: String,
+        /// Days between snapshots, e.g. 1d or 7d
+        #[arg(long, default_value = "1d", value_name = "Nd")]
+        every: String,
+    },
     /// List the snapshot dates of every dataset.
     Snapshots {
         /// Dataset root folder [default: datasets]
@@ -262,6 +288,33 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Join(args) => {
             print_join(&join::run(&join_options(&config, &args)?)?);
+            Ok(exit::OK)
+        }
+        Command::Backfill {
+            datasets,
+            docs_repo,
+            official_images_repo,
+            from,
+            to,
+            every,
+        } => {
+            let s = backfill::run(&backfill::Options {
+                datasets: datasets.unwrap_or(config.datasets.clone()),
+                docs_repo,
+                official_images_repo,
+                from: dates::parse_date("--from", &from)?,
+                to: dates::parse_date("--to", &to)?,
+                every_days: backfill::parse_every(&every)?,
+                namespace: config.hub.namespace.clone(),
+                reference: config.report.reference.clone(),
+            })?;
+            println!(
+                "backfill: {} date(s), {} written ({} reusing the previous date's commits) in {:.1} s; last date: {} images, {} deprecated, {} removed from the docs but kept",
+                s.dates, s.written, s.reused, s.seconds, s.last_images, s.last_deprecated, s.last_removed
+            );
+            for skip in &s.skipped {
+                eprintln!("skipped {skip}");
+            }
             Ok(exit::OK)
         }
         Command::Snapshots { datasets } => {

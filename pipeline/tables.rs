@@ -24,6 +24,9 @@ pub struct RepoRow {
     pub status: Option<String>,
     /// The README carries a deprecation notice.
     pub deprecated: bool,
+    /// When the notice appeared, where the source knows it (backfill: the commit that added
+    /// `deprecated.md`); the Hub API does not say, so extract-hub leaves it empty.
+    pub deprecated_since: Option<NaiveDate>,
     /// Replacements the notice recommends.
     pub deprecation_targets: Vec<String>,
     /// Alternatives the notice lists when it names no single replacement.
@@ -78,6 +81,7 @@ pub fn repositories_batch(rows: &[RepoRow]) -> Result<RecordBatch> {
             pq::timestamps(rows.iter().map(|r| r.date_registered)),
             pq::strings(rows.iter().map(|r| r.status.as_deref())),
             pq::bools(rows.iter().map(|r| r.deprecated)),
+            pq::dates(rows.iter().map(|r| r.deprecated_since)),
             pq::string_lists(rows.iter().map(|r| r.deprecation_targets.as_slice())),
             pq::string_lists(rows.iter().map(|r| r.deprecation_alternatives.as_slice())),
             pq::strings(rows.iter().map(|r| r.deprecation_link.as_deref())),
@@ -127,6 +131,7 @@ pub fn repositories_from(batch: &RecordBatch, context: &str) -> Result<Vec<RepoR
     let date_registered = c.timestamps("date_registered")?;
     let status = c.strings("status")?;
     let deprecated = c.bools("deprecated")?;
+    let deprecated_since = c.dates("deprecated_since")?;
     let targets = c.string_lists("deprecation_targets")?;
     let alternatives = c.string_lists("deprecation_alternatives")?;
     let link = c.strings("deprecation_link")?;
@@ -147,6 +152,7 @@ pub fn repositories_from(batch: &RecordBatch, context: &str) -> Result<Vec<RepoR
             date_registered: date_registered[i],
             status: status[i].clone(),
             deprecated: deprecated[i],
+            deprecated_since: deprecated_since[i],
             deprecation_targets: targets[i].clone(),
             deprecation_alternatives: alternatives[i].clone(),
             deprecation_link: link[i].clone(),

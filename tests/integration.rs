@@ -3,6 +3,7 @@
 
 mod util;
 
+mod backfill;
 mod cli;
 mod extract_hub;
 mod foreign_server;

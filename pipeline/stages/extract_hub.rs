@@ -295,6 +295,7 @@ pub fn repo_row(
         date_registered: None,
         status: None,
         deprecated: notice.is_some(),
+        deprecated_since: None,
         deprecation_targets: notice
             .as_ref()
             .map(|n| n.targets.clone())

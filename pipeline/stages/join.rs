@@ -247,6 +247,8 @@ pub fn join_images(
         let old = prev.get(&r.name);
         let (deprecated_since, how) = if !r.deprecated {
             (None, None)
+        } else if let Some(d) = r.deprecated_since {
+            (Some(d), Some(format!("{}-history", r.source)))
         } else if let Some(d) = since.get(&r.name) {
             (Some(*d), Some("docs-history".to_string()))
         } else if let Some((Some(d), how)) = carried.get(&r.name) {

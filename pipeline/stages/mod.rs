@@ -5,8 +5,10 @@
 //! 2. `scan`: images → Trivy → `1_raw/scan`, `2_staged/scans`, `2_staged/findings`
 //! 3. `pull_counts`: light list snapshots → `2_staged/pull_counts`
 //! 4. `join`: staged → `3_marts/{images,findings,pulls,rejects}`
+//! 0. `backfill` (past dates): docker-library git history → staged catalog + marts
 //! 5. `report`: staged/marts → `4_report/DATE/`
 
+pub mod backfill;
 pub mod extract_hub;
 pub mod join;
 pub mod pull_counts;
