@@ -137,6 +137,21 @@ struct ExtractArgs {
     full: bool,
 }
 
+impl WriteArgs {
+    /// `--datasets`, else the configured root.
+    fn datasets(&self, config: &Config) -> PathBuf {
+        self.datasets.clone().unwrap_or(config.datasets.clone())
+    }
+
+    /// `--snapshot`, else today (UTC).
+    fn snapshot(&self) -> Result<NaiveDate> {
+        match &self.snapshot {
+            Some(s) => dates::parse_date("--snapshot", s),
+            None => Ok(dates::today_utc()),
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone, Default)]
 struct ScanArgs {
     #[command(flatten)]
@@ -379,15 +394,8 @@ fn extract_options(config: &Config, args: &ExtractArgs) -> Result<extract_hub::O
     };
     checked.validate()?;
     Ok(extract_hub::Options {
-        datasets: args
-            .write
-            .datasets
-            .clone()
-            .unwrap_or(config.datasets.clone()),
-        snapshot: match &args.write.snapshot {
-            Some(s) => dates::parse_date("--snapshot", s)?,
-            None => dates::today_utc(),
-        },
+        datasets: args.write.datasets(config),
+        snapshot: args.write.snapshot()?,
         hub,
         token: config::hub_token(),
         full: args.full,
@@ -397,15 +405,8 @@ fn extract_options(config: &Config, args: &ExtractArgs) -> Result<extract_hub::O
 fn scan_options(config: &Config, args: &ScanArgs) -> Result<scan::Options> {
     let parallel = args.parallel.unwrap_or(config.scan.parallel);
     Ok(scan::Options {
-        datasets: args
-            .write
-            .datasets
-            .clone()
-            .unwrap_or(config.datasets.clone()),
-        snapshot: match &args.write.snapshot {
-            Some(s) => dates::parse_date("--snapshot", s)?,
-            None => dates::today_utc(),
-        },
+        datasets: args.write.datasets(config),
+        snapshot: args.write.snapshot()?,
         trivy: match &args.from_reports {
             Some(_) => PathBuf::from("trivy"),
             None => trivy::locate(args.trivy.as_deref(), config.scan.trivy.as_deref())?,
@@ -632,11 +633,8 @@ fn print_scan(s: &scan::Summary) {
 
 fn join_options(config: &Config, args: &WriteArgs) -> Result<join::Options> {
     Ok(join::Options {
-        datasets: args.datasets.clone().unwrap_or(config.datasets.clone()),
-        snapshot: match &args.snapshot {
-            Some(s) => dates::parse_date("--snapshot", s)?,
-            None => dates::today_utc(),
-        },
+        datasets: args.datasets(config),
+        snapshot: args.snapshot()?,
         reference: config.report.reference.clone(),
     })
 }

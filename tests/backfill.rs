@@ -6,7 +6,7 @@ use std::process::Command;
 
 use hubaudit::stages::{backfill, report};
 
-use crate::util::{date, repo, Workdir};
+use crate::util::{csv_rows, date, repo, Workdir};
 
 fn git(dir: &Path, when: &str, args: &[&str]) {
     let out = Command::new("git")
@@ -92,19 +92,6 @@ fn repositories(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     std::fs::remove_file(oi.join("library/oldimg")).unwrap();
     commit(&oi, "2021-03-15T09:00:00Z", "rename and remove");
     (docs, oi)
-}
-
-fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let h = r.headers().unwrap().clone();
-    r.records()
-        .map(|x| {
-            h.iter()
-                .zip(x.unwrap().iter())
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect()
-        })
-        .collect()
 }
 
 fn report_for(w: &Workdir, d: &str) -> report::Summary {

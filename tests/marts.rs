@@ -5,7 +5,7 @@ use hubaudit::io::parquet::{read_batch, Columns};
 use hubaudit::sample::replay::Knobs;
 use hubaudit::stages::{extract_hub, join, pull_counts, report};
 
-use crate::util::{date, repo, Workdir};
+use crate::util::{csv_rows, date, repo, Workdir};
 
 fn join_opts(w: &Workdir, d: &str) -> join::Options {
     join::Options {
@@ -23,19 +23,6 @@ fn pulls_opts(w: &Workdir, url: &str, d: &str) -> pull_counts::Options {
         hub: e.hub,
         token: None,
     }
-}
-
-fn csv_rows(path: &std::path::Path) -> Vec<std::collections::HashMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let h = r.headers().unwrap().clone();
-    r.records()
-        .map(|x| {
-            h.iter()
-                .zip(x.unwrap().iter())
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect()
-        })
-        .collect()
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use hubaudit::sample::replay::Knobs;
 use hubaudit::stages::{extract_hub, join, report};
 
-use crate::util::{date, repo, Workdir};
+use crate::util::{csv_rows, date, repo, Workdir};
 
 fn options(w: &Workdir, d: &str) -> report::Options {
     report::Options {
@@ -28,20 +28,6 @@ fn catalog_and_marts(w: &Workdir, dates: &[&str]) {
         })
         .unwrap();
     }
-}
-
-fn read_csv(path: &std::path::Path) -> Vec<std::collections::HashMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            headers
-                .iter()
-                .zip(rec.unwrap().iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
 }
 
 /// The study's 14 images and the targets their notices give (FACTS.md), except sentry whose
@@ -69,7 +55,7 @@ fn deprecated_csv_lists_the_study_images_with_their_targets_and_the_differences(
     catalog_and_marts(&w, &["2021-07-29", "2021-08-10", "2021-08-24"]);
     let s = report::run(&options(&w, "2021-08-24")).unwrap();
     assert!(s.sample);
-    let rows = read_csv(&s.dir.join("deprecated.csv"));
+    let rows = csv_rows(&s.dir.join("deprecated.csv"));
     for (name, targets) in STUDY {
         let row = rows
             .iter()
@@ -92,7 +78,7 @@ fn deprecated_csv_lists_the_study_images_with_their_targets_and_the_differences(
     assert_eq!(adopt["in_study"], "false");
     assert_eq!(rows.len(), 23);
 
-    let cmp = read_csv(&s.dir.join("deprecated_vs_study.csv"));
+    let cmp = csv_rows(&s.dir.join("deprecated_vs_study.csv"));
     let sentry = cmp.iter().find(|r| r["name"] == "sentry").unwrap();
     assert_eq!(sentry["presence"], "both");
     assert_eq!(sentry["verdict"], "differs");
@@ -133,7 +119,7 @@ fn an_earlier_date_uses_the_snapshot_on_or_before_it() {
     catalog_and_marts(&w, &["2021-07-29", "2021-08-10"]);
     let s = report::run(&options(&w, "2021-08-09")).unwrap();
     assert_eq!(s.snapshot, date("2021-07-29"));
-    let rows = read_csv(&s.dir.join("deprecated.csv"));
+    let rows = csv_rows(&s.dir.join("deprecated.csv"));
     // fsharp was deprecated on 2021-07-30: not yet in the 2021-07-29 snapshot
     assert!(!rows.iter().any(|r| r["name"] == "fsharp"));
     assert_eq!(rows.len(), 21);
