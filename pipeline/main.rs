@@ -313,19 +313,27 @@ fn run(cli: Cli) -> Result<i32> {
             to,
             every,
         } => {
+            let root = datasets.unwrap_or(config.datasets.clone());
+            let started = std::time::Instant::now();
             let s = backfill::run(&backfill::Options {
-                datasets: datasets.unwrap_or(config.datasets.clone()),
+                datasets: root.clone(),
                 docs_repo,
                 official_images_repo,
                 from: dates::parse_date("--from", &from)?,
                 to: dates::parse_date("--to", &to)?,
                 every_days: backfill::parse_every(&every)?,
                 namespace: config.hub.namespace.clone(),
-                reference: config.report.reference.clone(),
             })?;
+            for date in &s.written {
+                join::run(&join::Options {
+                    datasets: root.clone(),
+                    snapshot: *date,
+                    reference: config.report.reference.clone(),
+                })?;
+            }
             println!(
-                "backfill: {} date(s), {} written ({} reusing the previous date's commits) in {:.1} s; last date: {} images, {} deprecated, {} removed from the docs but kept",
-                s.dates, s.written, s.reused, s.seconds, s.last_images, s.last_deprecated, s.last_removed
+                "backfill: {} date(s), {} written and joined ({} reusing the previous date's commits) in {:.1} s; last date: {} images, {} deprecated, {} removed from the docs but kept",
+                s.dates, s.written.len(), s.reused, started.elapsed().as_secs_f64(), s.last_images, s.last_deprecated, s.last_removed
             );
             for skip in &s.skipped {
                 eprintln!("skipped {skip}");
@@ -548,7 +556,7 @@ fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
             }
             if let Some(d) = last {
                 // the study's download window, as in the published table
-                let study = report::load_study(&config.report.reference.join("study-2021.toml"))?;
+                let study = hubaudit::reference::load_study(&config.report.reference)?;
                 let window = (study.study.window_start, study.study.window_end);
                 println!(
                     "\n== report {d} with the study's window {}..{} ==",

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use hubaudit::stages::{backfill, report};
+use hubaudit::stages::{backfill, join, report};
 
 use crate::util::{csv_rows, date, repo, Workdir};
 
@@ -118,13 +118,20 @@ fn backfill_then_report_gives_the_deprecated_table_without_any_live_snapshot() {
         to: date("2021-03-20"),
         every_days: 7,
         namespace: "library".into(),
-        reference: repo().join("datasets/reference"),
     })
     .unwrap();
+    for d in &s.written {
+        join::run(&join::Options {
+            datasets: w.datasets(),
+            snapshot: *d,
+            reference: repo().join("datasets/reference"),
+        })
+        .unwrap();
+    }
     // dates 2021-01-05, -12, … -03-16; 2021-01-05 precedes both first commits: skipped with a
     // reason, not an empty snapshot
     assert_eq!(s.dates, 11);
-    assert_eq!(s.written, 10);
+    assert_eq!(s.written.len(), 10);
     assert!(s.skipped[0].contains("2021-01-05"));
     assert!(
         s.reused > 0,
@@ -175,7 +182,6 @@ fn not_a_repository_is_bad_input_naming_the_path() {
         to: date("2021-01-02"),
         every_days: 1,
         namespace: "library".into(),
-        reference: repo().join("datasets/reference"),
     })
     .unwrap_err();
     assert_eq!(err.exit_code(), 3);

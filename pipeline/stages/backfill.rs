@@ -10,12 +10,11 @@
 //! the first-parent commit that added `NAME/deprecated.md`.
 //!
 //! Writes, per date: `1_raw/backfill` (which commits were read), `2_staged/repositories` and
-//! `2_staged/tags` with `source = "backfill"`, then runs `join` so the report can use the
-//! date like any other. Dates whose two commits equal the previous date's reuse its rows.
+//! `2_staged/tags` with `source = "backfill"`. The CLI then runs `join` for the dates written,
+//! so the report can use them like any other (a stage never runs another). Dates whose two commits equal the previous date's reuse its rows.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -25,7 +24,6 @@ use crate::io::git::Repo;
 use crate::io::{jsonl, parquet as pq, partition, progress};
 use crate::library_file;
 use crate::notice;
-use crate::stages::join;
 use crate::tables::{self, RepoRow, TagRow};
 
 /// What to backfill.
@@ -41,21 +39,19 @@ pub struct Options {
     /// Days between snapshots.
     pub every_days: u32,
     pub namespace: String,
-    /// Reference folder (for `join`).
-    pub reference: PathBuf,
 }
 
 /// What a run did.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     pub dates: usize,
-    pub written: usize,
+    /// Dates written (the caller joins their marts).
+    pub written: Vec<NaiveDate>,
     pub skipped: Vec<String>,
     pub reused: usize,
     pub last_images: usize,
     pub last_deprecated: usize,
     pub last_removed: usize,
-    pub seconds: f64,
 }
 
 /// Parses `--every` (`1d`, `7d`, `30d`).
@@ -131,7 +127,6 @@ type Previous = ((String, String), Vec<RepoRow>, Vec<TagRow>);
 
 /// Runs the stage.
 pub fn run(opts: &Options) -> Result<Summary> {
-    let started = Instant::now();
     if opts.from > opts.to {
         return Err(Error::Input(format!(
             "--from {} is after --to {}",
@@ -193,12 +188,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         partition::write_partition(root, &TAGS, date, "backfill", |p| {
             pq::write_batch(p, &tables::tags_batch(&tags)?)
         })?;
-        join::run(&join::Options {
-            datasets: root.clone(),
-            snapshot: date,
-            reference: opts.reference.clone(),
-        })?;
-        summary.written += 1;
+        summary.written.push(date);
         summary.last_images = repos.len();
         summary.last_deprecated = repos.iter().filter(|r| r.deprecated).count();
         summary.last_removed = repos
@@ -209,7 +199,6 @@ pub fn run(opts: &Options) -> Result<Summary> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
 

@@ -100,7 +100,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         ),
         None => (Vec::new(), Vec::new()),
     };
-    let since = crate::stages::report::load_deprecations(&opts.reference.join("deprecations.csv"))?;
+    let since = crate::reference::load_deprecations(&opts.reference)?;
     let carried = previous_deprecations(root, d)?;
     let pull_counts = if catalog::snapshots(root, &PULL_COUNTS)?.contains(&d) {
         read_pull_counts(root, d)?

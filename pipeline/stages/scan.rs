@@ -27,6 +27,7 @@ use crate::catalog::{self, FINDINGS, REPOSITORIES, SCANS, SCAN_RAW};
 use crate::error::{Error, Result};
 use crate::io::parquet::{self as pq, Columns};
 use crate::io::{command, jsonl, partition, progress};
+use crate::reference::{self, EolTable};
 use crate::tables::{self, findings_batch, scans_batch, ScanRow, TagRow};
 use crate::trivy::{self, Finding, Provenance, Report};
 
@@ -112,29 +113,6 @@ pub fn choose_tag(tags: &[TagRow]) -> Option<(String, String, Option<String>)> {
         format!("no latest tag; most recently updated ({when})"),
         digest_of(&newest.tag),
     ))
-}
-
-/// End-of-life dates: (family, release) → date.
-pub type EolTable = HashMap<(String, String), NaiveDate>;
-
-/// Loads `eol.csv` (`family,release,eol,extended_until`).
-pub fn load_eol(path: &Path) -> Result<EolTable> {
-    let ctx = || path.display().to_string();
-    let mut reader = csv::Reader::from_path(path).map_err(|e| Error::data(ctx(), e))?;
-    let mut table = EolTable::new();
-    for rec in reader.records() {
-        let r = rec.map_err(|e| Error::data(ctx(), e))?;
-        let date = crate::dates::parse_date("eol", r.get(2).unwrap_or_default())
-            .map_err(|e| Error::data(ctx(), e))?;
-        table.insert(
-            (
-                r.get(0).unwrap_or_default().to_string(),
-                r.get(1).unwrap_or_default().to_string(),
-            ),
-            date,
-        );
-    }
-    Ok(table)
 }
 
 /// The release key of an OS name in the EOL table: Debian and CentOS by major version,
@@ -230,7 +208,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         .first()
         .map(|r| r.source.clone())
         .unwrap_or_else(|| "hub".into());
-    let eol = load_eol(&opts.reference.join("eol.csv"))?;
+    let eol = reference::load_eol(&opts.reference)?;
 
     // One DB per run.
     let cache = match &opts.cache_dir {
@@ -599,7 +577,7 @@ fn fill_from_report(row: &mut ScanRow, report: &Report, eol: &EolTable, snapshot
 /// `--from-reports DIR`: every `*.json` / `*.json.golden` file is one image's report; the image
 /// name is the file name up to its first dot (or before `-ignore-unfixed`).
 fn ingest_reports(opts: &Options, dir: &Path) -> Result<Summary> {
-    let eol = load_eol(&opts.reference.join("eol.csv"))?;
+    let eol = reference::load_eol(&opts.reference)?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))

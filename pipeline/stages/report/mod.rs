@@ -17,12 +17,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use serde::Deserialize;
 
 use crate::catalog::{self, IMAGES};
 use crate::downloads::{self, Window};
 use crate::error::{Error, Result};
 use crate::io::partition;
+use crate::reference::{self, Study};
 use crate::svg;
 pub use read::ImageView;
 pub use render::{escape_html, escape_md};
@@ -68,48 +68,6 @@ pub struct Summary {
     pub sample: bool,
 }
 
-/// The study's figures (`study-2021.toml`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Study {
-    pub study: StudyMeta,
-    pub deprecated: Vec<StudyDeprecated>,
-    #[serde(default)]
-    pub vulnerable: Vec<StudyVulnerable>,
-}
-
-/// An image of the study's finding 3 (over the threshold with `--ignore-unfixed`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StudyVulnerable {
-    pub name: String,
-    pub tag: String,
-    pub fixable: i64,
-}
-
-/// The study's method facts.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StudyMeta {
-    pub title: String,
-    pub published: NaiveDate,
-    pub images_listed: u32,
-    pub window_start: NaiveDate,
-    pub window_end: NaiveDate,
-    pub scanner: String,
-    pub vulnerable_threshold: u32,
-}
-
-/// A deprecated image of the study's appendix.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StudyDeprecated {
-    pub name: String,
-    pub targets: Vec<String>,
-    #[serde(default)]
-    pub note: Option<String>,
-}
-
 /// A row of `deprecated_vs_study.csv`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComparisonRow {
@@ -146,8 +104,8 @@ pub fn run(opts: &Options) -> Result<Summary> {
         Error::Input(m) => Error::Input(format!("{m}; the report reads the marts: run `hubaudit join --snapshot DATE` after extract-hub and scan")),
         other => other,
     })?;
-    let study = load_study(&opts.reference.join("study-2021.toml"))?;
-    let since = load_deprecations(&opts.reference.join("deprecations.csv"))?;
+    let study = reference::load_study(&opts.reference)?;
+    let since = reference::load_deprecations(&opts.reference)?;
     let images = read::images(root, snapshot)?;
     let history: Vec<(NaiveDate, Vec<ImageView>)> = catalog::snapshots(root, &IMAGES)?
         .into_iter()
@@ -386,26 +344,6 @@ fn build_page(
             section("study-comparison", "Side by side with the published study — study_comparison.csv".into(), format!("Images snapshot {snapshot}; {scans_note}"), tables::study_comparison(images, comparison, study, t)),
         ],
     }
-}
-
-/// Loads the study's figures.
-pub fn load_study(path: &Path) -> Result<Study> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    toml::from_str(&text).map_err(|e| Error::data(path.display().to_string(), e.message()))
-}
-
-/// Loads `deprecations.csv`: name → deprecated_since.
-pub fn load_deprecations(path: &Path) -> Result<BTreeMap<String, NaiveDate>> {
-    let ctx = || path.display().to_string();
-    let mut reader = csv::Reader::from_path(path).map_err(|e| Error::data(ctx(), e))?;
-    let mut out = BTreeMap::new();
-    for record in reader.records() {
-        let r = record.map_err(|e| Error::data(ctx(), e))?;
-        let date = crate::dates::parse_date("deprecated_since", r.get(1).unwrap_or_default())
-            .map_err(|e| Error::data(ctx(), e))?;
-        out.insert(r.get(0).unwrap_or_default().to_string(), date);
-    }
-    Ok(out)
 }
 
 /// Our deprecated list against the study's, each row with a verdict and its reason.

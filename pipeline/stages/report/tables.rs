@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use chrono::{NaiveDate, SecondsFormat};
 
 use super::read::ImageView;
-use super::{ComparisonRow, Study};
+use super::ComparisonRow;
 use crate::downloads::Window;
+use crate::reference::Study;
 
 /// Header and rows.
 pub type Table = (Vec<&'static str>, Vec<Vec<String>>);
