@@ -11,7 +11,7 @@ use crate::io::parquet::{self as pq, Columns};
 use arrow_array::RecordBatch;
 
 /// A row of `2_staged/repositories`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RepoRow {
     pub name: String,
     pub namespace: String,
@@ -43,6 +43,26 @@ pub struct RepoRow {
     pub detail_captured_at: Option<DateTime<Utc>>,
     /// Detail fields come from the previous snapshot because `last_updated` did not change.
     pub carried_forward: bool,
+}
+
+impl RepoRow {
+    /// This row with the deprecation fields of `notice` (None: not deprecated).
+    pub fn with_notice(self, notice: Option<crate::notice::Notice>) -> RepoRow {
+        RepoRow {
+            deprecated: notice.is_some(),
+            deprecation_targets: notice
+                .as_ref()
+                .map(|n| n.targets.clone())
+                .unwrap_or_default(),
+            deprecation_alternatives: notice
+                .as_ref()
+                .map(|n| n.alternatives.clone())
+                .unwrap_or_default(),
+            deprecation_link: notice.as_ref().and_then(|n| n.recommended_link.clone()),
+            notice_text: notice.map(|n| n.text),
+            ..self
+        }
+    }
 }
 
 /// A row of `2_staged/tags`: one tag × platform image (a tag without images gives one row

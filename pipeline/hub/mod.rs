@@ -199,6 +199,15 @@ fn parse<T: DeserializeOwned>(f: &Fetched) -> Result<T> {
     })
 }
 
+/// The `source` label of rows built from these responses: `hub`, unless the server declares
+/// itself a replay of another source (`X-Hubaudit-Replay: sample`).
+pub fn source_of(responses: &[Fetched]) -> String {
+    responses
+        .iter()
+        .find_map(|r| r.headers.get("x-hubaudit-replay").cloned())
+        .unwrap_or_else(|| "hub".to_string())
+}
+
 /// Whether `url` has the same scheme, host and port as `base`.
 pub fn same_origin(base: &str, url: &str) -> bool {
     fn origin(u: &str) -> Option<&str> {

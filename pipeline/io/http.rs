@@ -168,6 +168,20 @@ impl Fetched {
     }
 }
 
+impl Fetched {
+    /// The response as one record of a raw capture (`1_raw/...responses.jsonl.gz`).
+    pub fn raw_record(&self) -> serde_json::Value {
+        serde_json::json!({
+            "url": self.url,
+            "status": self.status,
+            "received_at": self.received_at.to_rfc3339(),
+            "attempts": self.attempts,
+            "headers": self.headers,
+            "body": self.body,
+        })
+    }
+}
+
 /// Counters of a client's work.
 #[derive(Debug, Default)]
 pub struct Stats {

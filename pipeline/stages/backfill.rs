@@ -257,45 +257,35 @@ fn read_image(
     let short = text(docs.read(commit, &format!("{name}/README-short.txt"))?);
     let readme = text(docs.read(commit, &format!("{name}/README.md"))?);
     let deprecated_md = text(docs.read(commit, &format!("{name}/deprecated.md"))?);
-    let found = match (&readme, &deprecated_md) {
-        (Some(r), _) if notice::find_notice(r).is_some() => notice::find_notice(r),
-        (_, Some(d)) => Some(notice::parse_notice(d)),
-        _ => None,
-    };
+    // the notice as the Hub shows it (README), else deprecated.md itself
+    let found = readme
+        .as_deref()
+        .and_then(notice::find_notice)
+        .or_else(|| deprecated_md.as_deref().map(notice::parse_notice));
+    let deprecated_since = found
+        .as_ref()
+        .and_then(|_| history.deprecated_since(name, removed.unwrap_or(at)));
     Ok(RepoRow {
         name: name.to_string(),
         namespace: namespace.to_string(),
         description: short,
         full_description: readme
             .or_else(|| deprecated_md.map(|d| format!("# **DEPRECATION NOTICE**\n\n{d}\n"))),
-        star_count: None,
-        pull_count: None,
-        last_updated: None,
-        date_registered: None,
-        status: Some(if removed.is_some() {
-            "removed-from-docs".into()
-        } else {
-            "active".into()
-        }),
-        deprecated: found.is_some(),
-        deprecated_since: found
-            .as_ref()
-            .and_then(|_| history.deprecated_since(name, removed.unwrap_or(at))),
-        deprecation_targets: found
-            .as_ref()
-            .map(|n| n.targets.clone())
-            .unwrap_or_default(),
-        deprecation_alternatives: found
-            .as_ref()
-            .map(|n| n.alternatives.clone())
-            .unwrap_or_default(),
-        deprecation_link: found.as_ref().and_then(|n| n.recommended_link.clone()),
-        notice_text: found.map(|n| n.text),
+        status: Some(
+            if removed.is_some() {
+                "removed-from-docs"
+            } else {
+                "active"
+            }
+            .into(),
+        ),
+        deprecated_since,
         source: "backfill".into(),
         captured_at: at,
         detail_captured_at: Some(removed.unwrap_or(at)),
-        carried_forward: false,
-    })
+        ..RepoRow::default()
+    }
+    .with_notice(found))
 }
 
 /// Tag rows from official-images `library/NAME` at `commit` (one row per tag; no digests:

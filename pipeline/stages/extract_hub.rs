@@ -91,7 +91,14 @@ pub fn run(opts: &Options) -> Result<Summary> {
     let (repos, tags) = crawl.rows(&source, prev.as_ref());
     let root = &opts.datasets;
     partition::write_partition(root, &HUB_RAW, opts.snapshot, &source, |path| {
-        jsonl::write_gz(path, &raw_records(&crawl.responses))
+        jsonl::write_gz(
+            path,
+            &crawl
+                .responses
+                .iter()
+                .map(Fetched::raw_record)
+                .collect::<Vec<_>>(),
+        )
     })?;
     partition::write_partition(root, &REPOSITORIES, opts.snapshot, &source, |path| {
         pq::write_batch(path, &tables::repositories_batch(&repos)?)
@@ -158,10 +165,7 @@ struct Crawl {
 impl Crawl {
     /// `hub`, unless the server declares itself a replay of another source.
     fn source(&self) -> String {
-        self.responses
-            .iter()
-            .find_map(|r| r.headers.get("x-hubaudit-replay").cloned())
-            .unwrap_or_else(|| "hub".to_string())
+        crate::hub::source_of(&self.responses)
     }
 
     /// The staged rows, sorted.
@@ -286,31 +290,13 @@ pub fn repo_row(
         .and_then(notice::find_notice);
     let detail_row = RepoRow {
         name: item.name.clone(),
-        namespace: String::new(),
         description: detail.description.clone(),
         full_description: detail.full_description.clone(),
-        star_count: None,
-        pull_count: None,
-        last_updated: None,
-        date_registered: None,
-        status: None,
-        deprecated: notice.is_some(),
-        deprecated_since: None,
-        deprecation_targets: notice
-            .as_ref()
-            .map(|n| n.targets.clone())
-            .unwrap_or_default(),
-        deprecation_alternatives: notice
-            .as_ref()
-            .map(|n| n.alternatives.clone())
-            .unwrap_or_default(),
-        deprecation_link: notice.as_ref().and_then(|n| n.recommended_link.clone()),
-        notice_text: notice.map(|n| n.text),
-        source: String::new(),
         captured_at,
         detail_captured_at: Some(detail_captured_at),
-        carried_forward: false,
-    };
+        ..RepoRow::default()
+    }
+    .with_notice(notice);
     with_list_fields(detail_row, item, source, captured_at)
 }
 
@@ -394,21 +380,4 @@ pub fn tag_rows(
         }
     }
     rows
-}
-
-/// Every response as one raw record.
-fn raw_records(responses: &[Fetched]) -> Vec<serde_json::Value> {
-    responses
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "url": r.url,
-                "status": r.status,
-                "received_at": r.received_at.to_rfc3339(),
-                "attempts": r.attempts,
-                "headers": r.headers,
-                "body": r.body,
-            })
-        })
-        .collect()
 }

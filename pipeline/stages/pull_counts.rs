@@ -15,7 +15,7 @@ use crate::config::HubConfig;
 use crate::dates::parse_timestamp;
 use crate::error::{Error, Result};
 use crate::hub::HubClient;
-use crate::io::http::{JsonClient, RetryPolicy};
+use crate::io::http::{Fetched, JsonClient, RetryPolicy};
 use crate::io::{jsonl, parquet as pq, partition};
 
 /// What to capture and where.
@@ -51,11 +51,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
     )?;
     let client = HubClient::new(http, &opts.hub.url, &opts.hub.namespace, opts.hub.page_size);
     let listing = runtime.block_on(client.repositories())?;
-    let source = listing
-        .responses
-        .iter()
-        .find_map(|r| r.headers.get("x-hubaudit-replay").cloned())
-        .unwrap_or_else(|| "hub".into());
+    let source = crate::hub::source_of(&listing.responses);
     let captured = listing
         .responses
         .first()
@@ -64,11 +60,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
     let mut items = listing.items;
     items.sort_by(|a, b| a.name.cmp(&b.name));
     items.dedup_by(|a, b| a.name == b.name);
-    let raw: Vec<serde_json::Value> = listing
-        .responses
-        .iter()
-        .map(|r| serde_json::json!({"url": r.url, "status": r.status, "received_at": r.received_at.to_rfc3339(), "headers": r.headers, "body": r.body}))
-        .collect();
+    let raw: Vec<serde_json::Value> = listing.responses.iter().map(Fetched::raw_record).collect();
     let batch = pq::batch(
         crate::catalog::pull_counts_schema(),
         vec![

@@ -25,7 +25,7 @@ use chrono::NaiveDate;
 
 use crate::catalog::{self, FINDINGS, REPOSITORIES, SCANS, SCAN_RAW};
 use crate::error::{Error, Result};
-use crate::io::parquet::{self as pq, Columns};
+use crate::io::parquet as pq;
 use crate::io::{command, jsonl, partition, progress};
 use crate::reference::{self, EolTable};
 use crate::tables::{self, findings_batch, scans_batch, ScanRow, TagRow};
@@ -318,17 +318,10 @@ fn previous_digests(root: &Path, snapshot: NaiveDate) -> Result<HashMap<String, 
     let Some(prev) = catalog::snapshot_before(root, &SCANS, snapshot)? else {
         return Ok(HashMap::new());
     };
-    let path = catalog::partition_file(root, &SCANS, prev);
-    let batch = pq::read_batch(&path, &catalog::scans_schema())?;
-    let c = Columns::new(&batch, path.display().to_string());
-    let (names, digests, status) = (
-        c.strings("name")?,
-        c.strings("digest")?,
-        c.strings("status")?,
-    );
-    Ok((0..batch.num_rows())
-        .filter(|i| status[*i].as_deref() == Some("ok"))
-        .filter_map(|i| Some((names[i].clone()?, digests[i].clone()?)))
+    Ok(tables::read_scans(root, prev)?
+        .into_iter()
+        .filter(|r| r.status == "ok")
+        .filter_map(|r| Some((r.name, r.digest?)))
         .collect())
 }
 

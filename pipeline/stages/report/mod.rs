@@ -259,11 +259,9 @@ fn build_page(
     let mut moved: Vec<(&String, &Window)> = windows
         .iter()
         .filter(|(n, _)| {
-            images.iter().any(|i| {
-                &i.name == *n
-                    && (i.deprecated
-                        || tables::vulnerable_images(std::slice::from_ref(i), t).len() == 1)
-            })
+            images
+                .iter()
+                .any(|i| &i.name == *n && (i.deprecated || tables::over(i, t)))
         })
         .collect();
     moved.sort_by(|a, b| b.1.downloads.cmp(&a.1.downloads).then_with(|| a.0.cmp(b.0)));

@@ -17,7 +17,8 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
 }
 
-fn over(i: &ImageView, threshold: u32) -> bool {
+/// The image scanned fine and has more fixable vulnerabilities than `threshold`.
+pub fn over(i: &ImageView, threshold: u32) -> bool {
     i.scan_status.as_deref() == Some("ok") && i.fixable.unwrap_or(0) > threshold as i64
 }
 
