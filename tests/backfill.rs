@@ -6,7 +6,7 @@ use std::process::Command;
 
 use hubaudit::stages::{backfill, join, report};
 
-use crate::util::{csv_rows, date, repo, Workdir};
+use crate::util::{csv_rows, date, repo, report_options, Workdir};
 
 fn git(dir: &Path, when: &str, args: &[&str]) {
     let out = Command::new("git")
@@ -95,15 +95,7 @@ fn repositories(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
 }
 
 fn report_for(w: &Workdir, d: &str) -> report::Summary {
-    report::run(&report::Options {
-        datasets: w.datasets(),
-        date: date(d),
-        reference: repo().join("datasets/reference"),
-        threshold: 50,
-        window: None,
-        tolerance_days: 2,
-    })
-    .unwrap()
+    report::run(&report_options(w, d)).unwrap()
 }
 
 #[test]

@@ -5,7 +5,7 @@ use hubaudit::io::parquet::{read_batch, Columns};
 use hubaudit::sample::replay::Knobs;
 use hubaudit::stages::{extract_hub, join, pull_counts, report};
 
-use crate::util::{csv_rows, date, repo, Workdir};
+use crate::util::{csv_rows, date, repo, report_options, Workdir};
 
 fn join_opts(w: &Workdir, d: &str) -> join::Options {
     join::Options {
@@ -129,12 +129,8 @@ fn window_downloads_flag_capped_and_reset_counts_instead_of_showing_zero() {
         join::run(&join_opts(&w, d)).unwrap();
     }
     let s = report::run(&report::Options {
-        datasets: w.datasets(),
-        date: date("2021-08-24"),
-        reference: repo().join("datasets/reference"),
-        threshold: 50,
         window: Some((date("2021-07-29"), date("2021-08-10"))),
-        tolerance_days: 2,
+        ..report_options(&w, "2021-08-24")
     })
     .unwrap();
     let dep = csv_rows(&s.dir.join("deprecated.csv"));

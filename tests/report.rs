@@ -3,17 +3,10 @@
 use hubaudit::sample::replay::Knobs;
 use hubaudit::stages::{extract_hub, join, report};
 
-use crate::util::{csv_rows, date, repo, Workdir};
+use crate::util::{csv_rows, date, repo, report_options, Workdir};
 
 fn options(w: &Workdir, d: &str) -> report::Options {
-    report::Options {
-        datasets: w.datasets(),
-        date: date(d),
-        reference: repo().join("datasets/reference"),
-        threshold: 50,
-        window: None,
-        tolerance_days: 2,
-    }
+    report_options(w, d)
 }
 
 /// extract-hub then join for each date (no scans).

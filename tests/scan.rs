@@ -11,7 +11,7 @@ use hubaudit::io::parquet::{read_batch, Columns};
 use hubaudit::sample::replay::Knobs;
 use hubaudit::stages::{extract_hub, scan};
 
-use crate::util::{date, repo, trivy, Workdir};
+use crate::util::{date, repo, report_options, trivy, Workdir};
 
 fn options(w: &Workdir, snapshot: &str, capture_date: &str) -> scan::Options {
     scan::Options {
@@ -146,15 +146,7 @@ fn every_sample_image_fixable_count_equals_trivy_with_ignore_unfixed() {
         reference: repo().join("datasets/reference"),
     })
     .unwrap();
-    let r = hubaudit::stages::report::run(&hubaudit::stages::report::Options {
-        datasets: w.datasets(),
-        date: date("2021-08-24"),
-        reference: repo().join("datasets/reference"),
-        threshold: 50,
-        window: None,
-        tolerance_days: 2,
-    })
-    .unwrap();
+    let r = hubaudit::stages::report::run(&report_options(&w, "2021-08-24")).unwrap();
     assert_eq!(r.scans_snapshot, Some(date("2021-08-24")));
     let mut csv = csv::Reader::from_path(r.dir.join("vulnerable.csv")).unwrap();
     let rows: Vec<csv::StringRecord> = csv.records().map(|x| x.unwrap()).collect();

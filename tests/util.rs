@@ -136,3 +136,15 @@ pub fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
         })
         .collect()
 }
+
+/// Report options for `date` over this folder's datasets, threshold 50, no window.
+pub fn report_options(w: &Workdir, date_text: &str) -> hubaudit::stages::report::Options {
+    hubaudit::stages::report::Options {
+        datasets: w.datasets(),
+        date: date(date_text),
+        reference: repo().join("datasets/reference"),
+        threshold: 50,
+        window: None,
+        tolerance_days: 2,
+    }
+}
