@@ -293,12 +293,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::PullCounts(args) => {
             let opts = extract_options(&config, &args)?;
-            print_pulls(&pull_counts::run(&pull_counts::Options {
-                datasets: opts.datasets,
-                snapshot: opts.snapshot,
-                hub: opts.hub,
-                token: opts.token,
-            })?);
+            print_pulls(&pull_counts::run(&pull_options(&opts))?);
             Ok(exit::OK)
         }
         Command::Join(args) => {
@@ -454,12 +449,7 @@ fn run_all(config: &Config, opts: &extract_hub::Options, scan_args: &ScanArgs) -
     if summary.partial() {
         code = exit::PARTIAL;
     }
-    print_pulls(&pull_counts::run(&pull_counts::Options {
-        datasets: opts.datasets.clone(),
-        snapshot: opts.snapshot,
-        hub: opts.hub.clone(),
-        token: opts.token.clone(),
-    })?);
+    print_pulls(&pull_counts::run(&pull_options(opts))?);
     print_join(&join::run(&join::Options {
         datasets: opts.datasets.clone(),
         snapshot: opts.snapshot,
@@ -637,6 +627,16 @@ fn print_scan(s: &scan::Summary) {
         },
         s.provenance.db_updated_at.as_deref().unwrap_or("-")
     );
+}
+
+/// pull-counts reads the same Hub, snapshot and datasets as extract-hub.
+fn pull_options(opts: &extract_hub::Options) -> pull_counts::Options {
+    pull_counts::Options {
+        datasets: opts.datasets.clone(),
+        snapshot: opts.snapshot,
+        hub: opts.hub.clone(),
+        token: opts.token.clone(),
+    }
 }
 
 fn join_options(config: &Config, args: &WriteArgs) -> Result<join::Options> {
