@@ -353,7 +353,7 @@ fn decode(status: u16, body: &[u8]) -> Result<serde_json::Value, String> {
 }
 
 /// A transport error with its causes, e.g. "connection reset by peer".
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     let mut text = if e.is_timeout() {
         "timed out".to_string()
     } else if e.is_connect() {

@@ -1,4 +1,5 @@
-//! Input and output at the edges: atomic partition writes, Parquet, HTTP, progress.
+//! Input and output at the edges: atomic partition writes, Parquet, HTTP, progress, the
+//! container registry API.
 
 pub mod command;
 pub mod git;
@@ -7,3 +8,4 @@ pub mod jsonl;
 pub mod parquet;
 pub mod partition;
 pub mod progress;
+pub mod registry;
