@@ -9,6 +9,7 @@ mod extract_hub;
 mod foreign_server;
 mod marts;
 mod partition;
+mod registry;
 mod report;
 mod sample;
 mod scan;

@@ -20,7 +20,11 @@
 
 pub mod bolt;
 pub mod image;
+pub mod loopback;
+pub mod proxy;
+pub mod registry;
 pub mod replay;
+pub mod token;
 pub mod trivydb;
 
 use std::collections::BTreeMap;
