@@ -292,6 +292,8 @@ pub fn scans_schema() -> SchemaRef {
         Field::new("duration_ms", DataType::Int64, true),
         Field::new("trivy_version", DataType::Utf8, true),
         Field::new("db_updated_at", ts(), true),
+        Field::new("db_digest", DataType::Utf8, true),
+        Field::new("layers_analysed", DataType::Int64, true),
         Field::new("note", DataType::Utf8, true),
         Field::new("source", DataType::Utf8, false),
     ]);
@@ -367,6 +369,7 @@ pub fn images_schema() -> SchemaRef {
         Field::new("fixable_medium", int(), true),
         Field::new("fixable_low", int(), true),
         Field::new("scan_note", text(), true),
+        Field::new("db_digest", text(), true),
         Field::new("previous_snapshot", date(), true),
         Field::new("downloads_since_previous", int(), true),
         Field::new("downloads_flags", text(), true),
@@ -409,12 +412,23 @@ pub fn rejects_schema() -> SchemaRef {
     ]))
 }
 
-/// Content-addressed store of CycloneDX SBOMs written at an image's first analysis:
-/// `1_raw/sbom/sha256-HEX.cdx.json`. Not partitioned: the digest is the key.
-pub fn sbom_path(root: &Path, digest: &str) -> PathBuf {
+/// Content-addressed store of package inventories (an image's SBOM in Trivy's JSON format,
+/// see `trivy::inventory`) written at its first analysis: `1_raw/sbom/sha256-HEX.trivy.json`.
+/// Not partitioned: the image digest is the key.
+pub fn inventory_path(root: &Path, digest: &str) -> PathBuf {
     root.join(Layer::Raw.dir())
         .join("sbom")
-        .join(format!("{}.cdx.json", digest.replace(':', "-")))
+        .join(format!("{}.trivy.json", digest.replace(':', "-")))
+}
+
+/// Content-addressed store of the Trivy DBs runs used (see `trivy::db`): `1_raw/trivy-db/`.
+pub fn trivy_db_store(root: &Path) -> PathBuf {
+    root.join(Layer::Raw.dir()).join("trivy-db")
+}
+
+/// The stored DB whose `trivy.db` has the sha256 `digest`: `1_raw/trivy-db/sha256-HEX/`.
+pub fn trivy_db_dir(root: &Path, digest: &str) -> PathBuf {
+    trivy_db_store(root).join(digest.replace(':', "-"))
 }
 
 /// The partition name of a snapshot date.

@@ -37,14 +37,23 @@ pub struct ScanConfig {
     /// Trivy cache holding the vulnerability DB; unset = the run downloads the DB once into
     /// `DATASETS/.trivy-cache` and scans every image with it.
     pub cache_dir: Option<PathBuf>,
-    /// Scans in parallel; 0 = the number of cores.
+    /// Scans in parallel; 0 = the number of cores + 1.
     pub parallel: usize,
     /// Seconds before one scan's process group is killed.
     pub timeout_secs: u64,
-    /// Extra attempts for transient failures (registry or network errors).
+    /// Extra attempts for transient failures (rate limits, registry or network errors).
     pub retries: u32,
-    /// Registry prefix for live scans.
+    /// Longest time one image may spend in retries and waits, in seconds.
+    pub retry_budget_secs: u64,
+    /// First wait before a retry, in milliseconds; doubles per attempt, with jitter.
+    pub backoff_base_ms: u64,
+    /// Registry of live scans, `HOST[:PORT]`; images are pulled as `HOST/NAMESPACE/NAME@DIGEST`
+    /// (plain HTTP for loopback hosts only).
     pub registry: String,
+    /// OCI repository of the Trivy DB, `HOST/REPO[:TAG]`, resolved to a digest per run.
+    pub db_repository: String,
+    /// Memory limit (`GOMEMLIMIT`) of each Trivy client, in MiB.
+    pub client_memory_mib: u64,
 }
 
 impl Default for ScanConfig {
@@ -54,8 +63,12 @@ impl Default for ScanConfig {
             cache_dir: None,
             parallel: 0,
             timeout_secs: 300,
-            retries: 1,
+            retries: 3,
+            retry_budget_secs: 300,
+            backoff_base_ms: 1000,
             registry: "docker.io".into(),
+            db_repository: "mirror.gcr.io/aquasec/trivy-db:2".into(),
+            client_memory_mib: 1024,
         }
     }
 }
@@ -220,6 +233,8 @@ impl Config {
         if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
             return Err(bad("hub.url", format!("{:?} is not an http(s) URL", h.url)));
         }
+        crate::io::registry::endpoint(&self.scan.registry)
+            .map_err(|e| bad("scan.registry", e.to_string()))?;
         if h.namespace.is_empty() || h.namespace.contains('/') {
             return Err(bad(
                 "hub.namespace",
@@ -227,6 +242,31 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// Environment variables holding the registry credentials of live scans.
+pub const REGISTRY_USERNAME_ENV: &str = "HUBAUDIT_REGISTRY_USERNAME";
+/// See [`REGISTRY_USERNAME_ENV`].
+pub const REGISTRY_PASSWORD_ENV: &str = "HUBAUDIT_REGISTRY_PASSWORD";
+
+/// Registry credentials from the environment: both variables or neither. Never log them.
+pub fn registry_credentials(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<Option<crate::io::registry::Credentials>> {
+    let value = |k: &str| get(k).filter(|v| !v.is_empty());
+    match (value(REGISTRY_USERNAME_ENV), value(REGISTRY_PASSWORD_ENV)) {
+        (Some(username), Some(password)) => Ok(Some(crate::io::registry::Credentials {
+            username,
+            password,
+        })),
+        (None, None) => Ok(None),
+        _ => Err(Error::Config {
+            origin: format!(
+                "environment variables {REGISTRY_USERNAME_ENV} and {REGISTRY_PASSWORD_ENV}"
+            ),
+            message: "set both or neither".into(),
+        }),
     }
 }
 
@@ -268,6 +308,35 @@ mod tests {
             .apply_env(|k| (k == "HUBAUDIT_HUB_CONCURRENCY").then(|| "many".to_string()))
             .unwrap_err();
         assert!(err.to_string().contains("HUBAUDIT_HUB_CONCURRENCY"));
+    }
+
+    #[test]
+    fn registry_credentials_come_in_pairs() {
+        let env = |u: Option<&str>, p: Option<&str>| {
+            let (u, p) = (u.map(String::from), p.map(String::from));
+            move |k: &str| match k {
+                REGISTRY_USERNAME_ENV => u.clone(),
+                REGISTRY_PASSWORD_ENV => p.clone(),
+                _ => None,
+            }
+        };
+        let c = registry_credentials(env(Some("me"), Some("pw")))
+            .unwrap()
+            .unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("me", "pw"));
+        assert!(registry_credentials(env(None, None)).unwrap().is_none());
+        let e = registry_credentials(env(Some("me"), None)).unwrap_err();
+        assert!(e.to_string().contains(REGISTRY_PASSWORD_ENV), "{e}");
+    }
+
+    #[test]
+    fn a_registry_with_a_scheme_is_rejected_naming_the_key() {
+        let c = Config::from_toml("[scan]\nregistry = \"https://ghcr.io\"\n", "t").unwrap();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("scan.registry"));
     }
 
     #[test]

@@ -159,16 +159,34 @@ struct ScanArgs {
     /// Trivy binary [default: scan.trivy, .tools/venv/bin/trivy, or trivy on PATH]
     #[arg(long, value_name = "PATH")]
     trivy: Option<PathBuf>,
-    /// An existing Trivy cache with a vulnerability DB [default: download the DB once per run]
-    #[arg(long, value_name = "DIR")]
+    /// Registry to pull from, HOST[:PORT]; images are pulled by digest as
+    /// HOST/NAMESPACE/NAME@sha256:… (plain HTTP only for loopback hosts) [default: docker.io,
+    /// or scan.registry in the config]
+    #[arg(long, value_name = "HOST[:PORT]")]
+    registry: Option<String>,
+    /// OCI repository of the Trivy DB, HOST/REPO[:TAG]: resolved to a digest, downloaded once
+    /// per run unless a DB downloaded from that digest is stored [default:
+    /// mirror.gcr.io/aquasec/trivy-db:2, or scan.db_repository]
+    #[arg(long, value_name = "REF")]
+    db_repository: Option<String>,
+    /// Use the DB an earlier run stored under 1_raw/trivy-db by its digest (the db_digest
+    /// column), e.g. to re-derive a snapshot's numbers with the DB it used
+    #[arg(long, value_name = "sha256:…", conflicts_with_all = ["trivy_cache", "db_repository"])]
+    db: Option<String>,
+    /// An existing Trivy cache with a vulnerability DB (DIR/db) [default: download]
+    #[arg(long, value_name = "DIR", conflicts_with = "db_repository")]
     trivy_cache: Option<PathBuf>,
     /// Scan DIR/NAME/TAG.tar (docker-save archives) instead of pulling from the registry
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "registry")]
     archive_dir: Option<PathBuf>,
     /// Ingest existing Trivy JSON reports (SchemaVersion 2 or the legacy array) from DIR
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["archive_dir", "trivy_cache"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["archive_dir", "trivy_cache", "registry", "db"])]
     from_reports: Option<PathBuf>,
-    /// Scans in parallel [default: number of cores]
+    /// Analyse every image, even digests whose package inventory is stored (by default they
+    /// are rescanned from it with this run's DB, without a pull)
+    #[arg(long)]
+    full: bool,
+    /// Scans in parallel [default: number of cores + 1]
     #[arg(long, value_name = "N")]
     parallel: Option<usize>,
     /// Seconds before a scan's process group is killed [default: 300]
@@ -239,6 +257,29 @@ enum SampleCommand {
         /// Requests allowed per window, as N/SECS (429 beyond it)
         #[arg(long, value_name = "N/SECS")]
         rate_limit: Option<String>,
+    },
+    /// Upload the sample world's images and Trivy DB to a registry (to try the live scan path).
+    ///
+    /// Pushes every tag of each capture date (oldest first, so tags end at the last date and
+    /// every date's digests stay pullable) as NAMESPACE/NAME:TAG, and the sample DB as the OCI
+    /// artifact REPO:2 that `hubaudit scan --db-repository HOST/REPO:2` downloads. Credentials
+    /// from HUBAUDIT_REGISTRY_USERNAME/HUBAUDIT_REGISTRY_PASSWORD.
+    Push {
+        /// Spec folder
+        #[arg(long, default_value = "datasets/sample", value_name = "DIR")]
+        spec: PathBuf,
+        /// Capture folder built from the spec [default: SPEC/build]
+        #[arg(long, value_name = "DIR")]
+        capture: Option<PathBuf>,
+        /// Registry HOST[:PORT]
+        #[arg(long, value_name = "HOST[:PORT]")]
+        registry: String,
+        /// Only this capture date
+        #[arg(long, value_name = "DATE")]
+        date: Option<String>,
+        /// Repository of the DB artifact
+        #[arg(long, default_value = "aquasec/trivy-db", value_name = "REPO")]
+        db_repository: String,
     },
     /// Build the capture, serve it on a free port and run every stage for each capture date,
     /// then the report for the last date (what `just run` does).
@@ -407,27 +448,51 @@ fn extract_options(config: &Config, args: &ExtractArgs) -> Result<extract_hub::O
 
 fn scan_options(config: &Config, args: &ScanArgs) -> Result<scan::Options> {
     let parallel = args.parallel.unwrap_or(config.scan.parallel);
+    let c = &config.scan;
+    let db = match (&args.db, &args.trivy_cache, &c.cache_dir) {
+        (Some(digest), _, _) => scan::DbSource::Stored(digest.clone()),
+        (None, Some(dir), _) | (None, None, Some(dir)) => scan::DbSource::Cache(dir.clone()),
+        (None, None, None) => scan::DbSource::Download(
+            args.db_repository
+                .clone()
+                .unwrap_or_else(|| c.db_repository.clone()),
+        ),
+    };
+    let images_from = match &args.archive_dir {
+        Some(dir) => scan::ImageSource::Archive(dir.clone()),
+        None => {
+            let host = args.registry.clone().unwrap_or_else(|| c.registry.clone());
+            hubaudit::io::registry::endpoint(&host)?;
+            scan::ImageSource::Registry(host)
+        }
+    };
     Ok(scan::Options {
         datasets: args.write.datasets(config),
         snapshot: args.write.snapshot()?,
         trivy: match &args.from_reports {
             Some(_) => PathBuf::from("trivy"),
-            None => trivy::locate(args.trivy.as_deref(), config.scan.trivy.as_deref())?,
+            None => trivy::locate(args.trivy.as_deref(), c.trivy.as_deref())?,
         },
-        cache_dir: args.trivy_cache.clone().or(config.scan.cache_dir.clone()),
-        archive_dir: args.archive_dir.clone(),
+        db,
+        images_from,
         from_reports: args.from_reports.clone(),
-        registry: config.scan.registry.clone(),
         namespace: config.hub.namespace.clone(),
+        // one more worker than cores: while a client starts up (most of a small scan) or waits
+        // on the server, another uses the core (bench/RESULTS.md: 8.2 s against 9.7 s on 2 cores)
         parallel: if parallel == 0 {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
+            std::thread::available_parallelism().map_or(2, |n| n.get()) + 1
         } else {
             parallel
         },
-        timeout: std::time::Duration::from_secs(args.timeout.unwrap_or(config.scan.timeout_secs)),
-        retries: config.scan.retries,
+        timeout: std::time::Duration::from_secs(args.timeout.unwrap_or(c.timeout_secs)),
+        retries: c.retries,
+        retry_budget: std::time::Duration::from_secs(c.retry_budget_secs),
+        backoff_base: std::time::Duration::from_millis(c.backoff_base_ms),
         images: args.images.clone(),
         reference: config.report.reference.clone(),
+        credentials: config::registry_credentials(|k| std::env::var(k).ok())?,
+        full: args.full,
+        client_memory_mib: c.client_memory_mib,
     })
 }
 
@@ -509,6 +574,42 @@ fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
             }
             println!("stop with Ctrl-C");
             hub.wait();
+            Ok(exit::OK)
+        }
+        SampleCommand::Push {
+            spec,
+            capture,
+            registry,
+            date,
+            db_repository,
+        } => {
+            let world = World::load(&spec)?;
+            let capture = capture.unwrap_or_else(|| spec.join("build"));
+            let client = hubaudit::io::registry::Registry::new(
+                &registry,
+                config::registry_credentials(|k| std::env::var(k).ok())?,
+            )?;
+            let dates = match date {
+                Some(d) => vec![dates::parse_date("--date", &d)?],
+                None => world.meta.captures.clone(),
+            };
+            for d in dates {
+                let p =
+                    hubaudit::sample::push::push_images(&world, &capture, d, &client, &|_, _| {
+                        true
+                    })?;
+                println!(
+                    "pushed {d}: {} tags, {} blobs, {} manifests to {registry} (SAMPLE DATA)",
+                    p.tags, p.blobs, p.manifests
+                );
+            }
+            let digest = hubaudit::sample::push::push_db(
+                &capture.join("trivy-cache"),
+                &client,
+                &db_repository,
+                "2",
+            )?;
+            println!("pushed the sample Trivy DB as {registry}/{db_repository}:2 ({digest})");
             Ok(exit::OK)
         }
         SampleCommand::Run { spec, datasets } => {
@@ -617,9 +718,10 @@ fn print_scan(s: &scan::Summary) {
         s.images, s.ok, s.failed, s.timed_out, s.no_tag, s.analyses, s.sbom_rescans, s.from_reports
     );
     println!(
-        "  findings: {} ({} fixable); trivy {} with DB updated {}",
+        "  findings: {} ({} fixable); {} layer analyses; trivy {} with DB updated {}",
         s.findings,
         s.fixable,
+        s.layer_analyses,
         if s.provenance.trivy_version.is_empty() {
             "-"
         } else {
@@ -627,6 +729,22 @@ fn print_scan(s: &scan::Summary) {
         },
         s.provenance.db_updated_at.as_deref().unwrap_or("-")
     );
+    if let Some(db) = &s.db {
+        println!(
+            "  DB {} ({} bytes{}){}",
+            db.digest,
+            db.bytes,
+            db.artifact
+                .as_deref()
+                .map(|a| format!(", from {a}"))
+                .unwrap_or_default(),
+            if s.db_stored {
+                "; stored in 1_raw/trivy-db"
+            } else {
+                ""
+            }
+        );
+    }
 }
 
 /// pull-counts reads the same Hub, snapshot and datasets as extract-hub.

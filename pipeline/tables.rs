@@ -266,6 +266,11 @@ pub struct ScanRow {
     pub duration_ms: Option<i64>,
     pub trivy_version: Option<String>,
     pub db_updated_at: Option<DateTime<Utc>>,
+    /// `sha256:` of the Trivy DB the scan matched against (stored in `1_raw/trivy-db/`).
+    pub db_digest: Option<String>,
+    /// Layers the Trivy client analysed (0 for a rescan; layers the run's server had cached
+    /// are not analysed again).
+    pub layers_analysed: Option<i64>,
     pub note: Option<String>,
     pub source: String,
 }
@@ -300,6 +305,8 @@ pub fn scans_batch(rows: &[ScanRow]) -> Result<RecordBatch> {
         pq::ints(rows.iter().map(|r| r.duration_ms)),
         s(|r| r.trivy_version.as_deref()),
         pq::timestamps(rows.iter().map(|r| r.db_updated_at)),
+        s(|r| r.db_digest.as_deref()),
+        pq::ints(rows.iter().map(|r| r.layers_analysed)),
         s(|r| r.note.as_deref()),
         pq::strings(rows.iter().map(|r| Some(r.source.as_str()))),
     ]);
@@ -352,6 +359,8 @@ pub fn scans_from(batch: &RecordBatch, context: &str) -> Result<Vec<ScanRow>> {
         s("note")?,
         s("source")?,
     );
+    let db_digest = s("db_digest")?;
+    let layers = c.ints("layers_analysed")?;
     let eol_date = c.dates("eol_date")?;
     let eol = c.opt_bools("eol_at_snapshot")?;
     let eosl = c.opt_bools("trivy_eosl")?;
@@ -395,6 +404,8 @@ pub fn scans_from(batch: &RecordBatch, context: &str) -> Result<Vec<ScanRow>> {
             duration_ms: duration[i],
             trivy_version: tv[i].clone(),
             db_updated_at: db[i],
+            db_digest: db_digest[i].clone(),
+            layers_analysed: layers[i],
             note: note[i].clone(),
             source: source[i].clone().unwrap_or_default(),
         })

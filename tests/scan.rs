@@ -8,33 +8,21 @@ use std::time::Duration;
 
 use hubaudit::catalog::{self, FINDINGS, SCANS};
 use hubaudit::io::parquet::{read_batch, Columns};
-use hubaudit::sample::replay::Knobs;
-use hubaudit::stages::{extract_hub, scan};
+use hubaudit::stages::scan;
 
-use crate::util::{date, repo, report_options, trivy, Workdir};
+use crate::util::{date, repo, report_options, scan_options, trivy, Workdir};
 
 fn options(w: &Workdir, snapshot: &str, capture_date: &str) -> scan::Options {
+    let archives = w.path().join("capture").join(capture_date).join("images");
     scan::Options {
-        datasets: w.datasets(),
-        snapshot: date(snapshot),
-        trivy: trivy(),
-        cache_dir: Some(w.path().join("capture/trivy-cache")),
-        archive_dir: Some(w.path().join("capture").join(capture_date).join("images")),
-        from_reports: None,
-        registry: "docker.io".into(),
-        namespace: "library".into(),
-        parallel: 2,
-        timeout: Duration::from_secs(60),
-        retries: 0,
-        images: Vec::new(),
-        reference: repo().join("datasets/reference"),
+        images_from: scan::ImageSource::Archive(archives),
+        ..scan_options(w, snapshot)
     }
 }
 
 /// Extracts `capture_date` of the replay as `snapshot`.
 fn extract(w: &Workdir, capture_date: &str, snapshot: &str) {
-    let hub = w.replay(Knobs::default());
-    extract_hub::run(&w.extract_options(&hub.url_for(date(capture_date)), snapshot)).unwrap();
+    w.extract(capture_date, snapshot);
 }
 
 /// What the tests read back of a scans row.
@@ -318,7 +306,7 @@ fn failures_become_rows_while_the_other_images_complete() {
 }
 
 #[test]
-fn a_corrupt_db_fails_every_row_with_the_reason() {
+fn a_corrupt_db_stops_the_run_before_any_image_as_bad_input() {
     let w = Workdir::new();
     extract(&w, "2021-08-24", "2021-08-24");
     let db = w.path().join("capture/trivy-cache/db/trivy.db");
@@ -328,21 +316,19 @@ fn a_corrupt_db_fails_every_row_with_the_reason() {
     std::fs::write(&db, bytes).unwrap();
     let mut o = options(&w, "2021-08-24", "2021-08-24");
     o.images = vec!["alpine".into(), "nuxeo".into()];
-    let s = scan::run(&o).unwrap();
-    assert_eq!(s.failed, 2);
-    for r in scans(&w, "2021-08-24") {
-        assert_eq!(r.status, "failed");
-        assert!(
-            r.error
-                .as_deref()
-                .unwrap()
-                .to_lowercase()
-                .contains("checksum")
-                || r.error.as_deref().unwrap().contains("database"),
-            "{:?}",
-            r.error
-        );
-    }
+    let e = scan::run(&o).unwrap_err();
+    assert_eq!(e.exit_code(), 3, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("checksum") && msg.contains("--trivy-cache"),
+        "{msg}"
+    );
+    assert!(
+        catalog::snapshots(&w.datasets(), &SCANS)
+            .unwrap()
+            .is_empty(),
+        "no scans partition is written"
+    );
 }
 
 #[test]

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::process::Command;
 
 use chrono::Utc;
-use hubaudit::sample::image::{debian_rootfs, write_image, Package};
+use hubaudit::sample::image::{
+    debian_rootfs, write_docker_archive, Image, Layer, Package, Platform,
+};
 use hubaudit::sample::trivydb::{status, Advisory, AdvisoryDb, Vulnerability};
 
 use crate::util::trivy;
@@ -53,22 +55,8 @@ pub fn scan(image: &Path, cache: &Path, ignore_unfixed: bool) -> serde_json::Val
     let mut cmd = Command::new(trivy());
     cmd.args(["image", "--input"])
         .arg(image)
-        .arg("--cache-dir")
-        .arg(cache)
-        .args([
-            "--skip-db-update",
-            "--skip-java-db-update",
-            "--offline-scan",
-            "--skip-version-check",
-            "--disable-telemetry",
-            "--scanners",
-            "vuln",
-            "--cache-backend",
-            "memory",
-            "--format",
-            "json",
-            "--quiet",
-        ]);
+        .args(hubaudit::trivy::offline_flags(cache))
+        .args(["--format", "json"]);
     if ignore_unfixed {
         cmd.arg("--ignore-unfixed");
     }
@@ -110,7 +98,13 @@ fn real_trivy_reads_our_db_and_image_by_version_order_and_status() {
         version: "1.1.1d-0+deb10u6".into(),
     });
     let img = dir.path().join("img.tar");
-    write_image(&img, "sample:latest", &debian_rootfs("10.10", &pkgs)).unwrap();
+    let layer = Layer::build(&debian_rootfs("10.10", &pkgs), "test").unwrap();
+    write_docker_archive(
+        &img,
+        "sample:latest",
+        &Image::build(Platform::AMD64, vec![layer]),
+    )
+    .unwrap();
     let all = scan(&img, dir.path(), false);
     assert_eq!(all["Metadata"]["OS"]["Family"], "debian");
     assert_eq!(

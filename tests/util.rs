@@ -62,6 +62,13 @@ impl Workdir {
         }
     }
 
+    /// Extracts `capture_date` of a replay of this folder's capture as `snapshot`.
+    pub fn extract(&self, capture_date: &str, snapshot: &str) {
+        let hub = self.replay(Knobs::default());
+        extract_hub::run(&self.extract_options(&hub.url_for(date(capture_date)), snapshot))
+            .unwrap();
+    }
+
     /// Runs the binary in this folder (with the repository's reference facts).
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_hubaudit"))
@@ -146,5 +153,30 @@ pub fn report_options(w: &Workdir, date_text: &str) -> hubaudit::stages::report:
         threshold: 50,
         window: None,
         tolerance_days: 2,
+    }
+}
+
+/// Scan options over this folder's datasets with the sample DB (`--trivy-cache`), two
+/// workers, no retries; `images_from` is the registry `docker.io` until a test sets it.
+pub fn scan_options(w: &Workdir, snapshot: &str) -> hubaudit::stages::scan::Options {
+    use hubaudit::stages::scan;
+    scan::Options {
+        datasets: w.datasets(),
+        snapshot: date(snapshot),
+        trivy: trivy(),
+        db: scan::DbSource::Cache(w.path().join("capture/trivy-cache")),
+        images_from: scan::ImageSource::Registry("docker.io".into()),
+        from_reports: None,
+        namespace: "library".into(),
+        parallel: 2,
+        timeout: std::time::Duration::from_secs(60),
+        retries: 0,
+        retry_budget: std::time::Duration::from_secs(30),
+        backoff_base: std::time::Duration::from_millis(200),
+        images: Vec::new(),
+        reference: repo().join("datasets/reference"),
+        credentials: None,
+        full: false,
+        client_memory_mib: 1024,
     }
 }

@@ -58,21 +58,24 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> std::io::Result<Finished> {
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
+    // a waiter thread reports the exit at once (polling added up to its interval to every
+    // scan); at the timeout the whole group is killed and the waiter then returns
+    let (done, exited) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let status = child.wait();
+        let _ = done.send(());
+        status
+    });
+    let timed_out = exited.recv_timeout(timeout).is_err();
+    if timed_out {
+        // SAFETY: kill(2) with a negative pid signals the child's own process group.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
         }
-        if start.elapsed() >= timeout {
-            timed_out = true;
-            // SAFETY: kill(2) with a negative pid signals the child's own process group.
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-            }
-            break child.wait()?;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    }
+    let status = waiter
+        .join()
+        .map_err(|_| std::io::Error::other("the waiter thread panicked"))??;
     Ok(Finished {
         code: status.code(),
         stdout: out.join().unwrap_or_default(),
@@ -84,25 +87,41 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> std::io::Result<Finished> {
 
 /// The part of a child's stderr worth keeping in an error row: from the last `FATAL` (or
 /// `panic`) line to the end (the cause often follows on the next lines), else the last three
-/// lines; joined with ` | ` and cut to at most `max` characters.
+/// lines; Go stack frames (`pkg/path.Func`, `/src/file.go:12`, which Trivy prints under
+/// `--debug`) left out; joined with ` | `. Longer than `max` characters, it keeps the start
+/// (what failed) and the end (the root cause, which Go errors put last) around a `…`.
 pub fn stderr_excerpt(stderr: &[u8], max: usize) -> String {
     let text = String::from_utf8_lossy(stderr);
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty())
+        .filter(|l| !l.is_empty() && !is_stack_frame(l))
         .collect();
     let start = lines
         .iter()
         .rposition(|l| l.contains("FATAL") || l.contains("panic"))
         .unwrap_or(lines.len().saturating_sub(3));
     let pick = lines[start..].join(" | ");
-    if pick.chars().count() > max {
-        let head: String = pick.chars().take(max).collect();
-        format!("{head}…")
-    } else {
-        pick
+    let chars: Vec<char> = pick.chars().collect();
+    if chars.len() <= max {
+        return pick;
     }
+    let head = max / 3;
+    let tail = max.saturating_sub(head + 1);
+    let (h, t): (String, String) = (
+        chars[..head].iter().collect(),
+        chars[chars.len() - tail..].iter().collect(),
+    );
+    format!("{h}…{t}")
+}
+
+/// A line of a Go stack trace: a function (`github.com/x/y.(*T).F`) or a source position
+/// (`/home/runner/work/trivy/pkg/x.go:411`), i.e. one word with a `/` and no message.
+fn is_stack_frame(line: &str) -> bool {
+    !line.contains(char::is_whitespace)
+        && line.contains('/')
+        && (line.contains(".go:") || line.contains('.'))
+        && !line.contains("://")
 }
 
 #[cfg(test)]
@@ -143,6 +162,24 @@ mod tests {
             "2026 FATAL Fatal error: 2 errors occurred: | * archive/tar: invalid tar header"
         );
         assert_eq!(stderr_excerpt(b"a\nb\nc\nd\n", 200), "b | c | d");
-        assert!(stderr_excerpt(&[b'x'; 500], 50).ends_with('…'));
+        let long = stderr_excerpt(&[b'x'; 500], 50);
+        assert_eq!(long.chars().count(), 50);
+        assert!(long.contains('…'));
+    }
+
+    #[test]
+    fn go_stack_frames_are_dropped_and_the_root_cause_kept() {
+        let debug = "2026 FATAL Fatal error\n- run error:\ngithub.com/aquasecurity/trivy/pkg/commands/artifact.Run\n/home/runner/work/trivy/trivy/pkg/commands/artifact/run.go:411\n- image scan error:\ngithub.com/aquasecurity/trivy/pkg/commands/artifact.(*runner).ScanImage\n- GET http://127.0.0.1:5000/v2/library/nginx/manifests/sha256:ab: MANIFEST_UNKNOWN: manifest unknown\n";
+        let e = stderr_excerpt(debug.as_bytes(), 400);
+        assert!(!e.contains("run.go") && !e.contains("(*runner)"), "{e}");
+        assert!(
+            e.starts_with("2026 FATAL") && e.ends_with("manifest unknown"),
+            "{e}"
+        );
+        let short = stderr_excerpt(debug.as_bytes(), 60);
+        assert!(
+            short.starts_with("2026 FATAL") && short.ends_with("manifest unknown"),
+            "{short}"
+        );
     }
 }

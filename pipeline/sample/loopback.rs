@@ -32,7 +32,12 @@ pub struct Scratch {
 impl Scratch {
     /// Creates `$TMPDIR/hubaudit-WHAT-PID-RANDOM`.
     pub fn new(what: &str) -> Result<Scratch> {
-        let path = std::env::temp_dir().join(format!(
+        Scratch::new_in(&std::env::temp_dir(), what)
+    }
+
+    /// Creates `BASE/hubaudit-WHAT-PID-RANDOM`.
+    pub fn new_in(base: &Path, what: &str) -> Result<Scratch> {
+        let path = base.join(format!(
             "hubaudit-{what}-{}-{:016x}",
             std::process::id(),
             fastrand::u64(..)

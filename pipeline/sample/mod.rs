@@ -4,7 +4,10 @@
 //!
 //! Real: the 168 names, deprecation dates, where each notice points, tag names. Synthetic,
 //! and labelled `source = "sample"` everywhere: descriptions, notice wording, stars, pulls,
-//! `last_updated`, digests, sizes. A notice shows on a date only from its `deprecated_since`.
+//! `last_updated`, image contents. A notice shows on a date only from its `deprecated_since`.
+//! Digests and sizes are those of the sample images as built (`image`): a tag's platform
+//! digests in the Hub capture are the manifest digests a registry serves after
+//! `hubaudit sample push`, as on the real Hub.
 //!
 //! Capture folder layout (also what `replay` serves, so a capture of real responses in the
 //! same layout replays too):
@@ -13,8 +16,10 @@
 //! CAPTURE/DATE/repositories.json  the full repository list (the server pages it)
 //! CAPTURE/DATE/detail/NAME.json   one repository's detail
 //! CAPTURE/DATE/tags/NAME.json     all tags of a repository (the server pages them)
-//! CAPTURE/DATE/images/NAME/TAG.tar  a docker-save tarball per tag (its image ID is the
-//!                                   tag's amd64 digest); TAG.note: a note for the scan row
+//! CAPTURE/DATE/images/NAME/TAG.tar  the tag's amd64 image as a docker-save tarball;
+//!                                   TAG.note: a note for the scan row
+//! CAPTURE/DATE/registry.json        every tag of the date and the digest it points at
+//!                                   (`sample push` rebuilds those images and uploads them)
 //! CAPTURE/trivy-cache/db/           the synthetic Trivy DB (`--trivy-cache`)
 //! ```
 
@@ -22,6 +27,7 @@ pub mod bolt;
 pub mod image;
 pub mod loopback;
 pub mod proxy;
+pub mod push;
 pub mod registry;
 pub mod replay;
 pub mod token;
@@ -99,6 +105,9 @@ pub struct ImageOs {
     /// Carried into the scan row (e.g. a stand-in explanation).
     #[serde(default)]
     pub note: Option<String>,
+    /// Platforms built (`amd64`, `arm64`); unset: both, as an OCI index.
+    #[serde(default)]
+    pub platforms: Option<Vec<String>>,
 }
 
 /// One OS of the sample.
@@ -188,8 +197,8 @@ impl ScanSpec {
         db
     }
 
-    /// The rootfs of `name` (with a stamp so that the digest follows `last_updated`).
-    pub fn rootfs(&self, name: &str, stamp: &str) -> Result<image::Rootfs> {
+    /// The OS spec of `name`.
+    fn os_of(&self, name: &str) -> Result<(&ImageOs, &OsSpec)> {
         let img = self.image(name);
         let os = self.os.get(&img.os).ok_or_else(|| {
             Error::data(
@@ -197,27 +206,93 @@ impl ScanSpec {
                 format!("image {name}: unknown os {:?}", img.os),
             )
         })?;
-        let packages: Vec<image::Package> = os
-            .packages
+        Ok((img, os))
+    }
+
+    /// The platforms `name` is built for (`amd64` and `arm64` unless the spec says otherwise).
+    pub fn platforms(&self, name: &str) -> Result<Vec<image::Platform>> {
+        let img = self.image(name);
+        let names: Vec<&str> = match &img.platforms {
+            Some(p) => p.iter().map(String::as_str).collect(),
+            None => vec!["amd64", "arm64"],
+        };
+        names
             .iter()
-            .flat_map(|p| {
-                p.binaries.iter().map(|b| image::Package {
-                    name: b.clone(),
-                    source: p.source.clone(),
-                    version: p.version.replace("{rev}", &img.rev.to_string()),
+            .map(|a| {
+                image::Platform::parse(a).ok_or_else(|| {
+                    Error::data(
+                        "scan.toml",
+                        format!("image {name}: unknown platform {a:?}; use amd64 or arm64"),
+                    )
                 })
             })
-            .collect();
-        let mut fs = if img.os.starts_with("alpine") {
-            image::alpine_rootfs(&os.release, &packages)
-        } else {
-            image::debian_rootfs(&os.release, &packages)
-        };
+            .collect()
+    }
+
+    /// The base layer of an OS release on a platform: the release file and the package
+    /// database at revision 0. Every image of that release shares it, as official images
+    /// share their `debian:buster` layer.
+    pub fn base_layer(&self, os_key: &str, platform: image::Platform) -> Result<image::Layer> {
+        let os = self
+            .os
+            .get(os_key)
+            .ok_or_else(|| Error::data("scan.toml", format!("unknown os {os_key:?}")))?;
+        let fs = package_files(os_key, Some(&os.release), platform, &packages(os, 0));
+        image::Layer::build(
+            &fs,
+            &format!("sample base layer {os_key} {}", platform.architecture),
+        )
+    }
+
+    /// The application layer of `name`: the package database at the image's revision (one
+    /// more on arm64, so that scanning the wrong platform shows) and a stamp, so that the
+    /// digest changes exactly when `last_updated` does.
+    pub fn app_layer(
+        &self,
+        name: &str,
+        stamp: &str,
+        platform: image::Platform,
+    ) -> Result<image::Layer> {
+        let (img, os) = self.os_of(name)?;
+        let rev = img.rev + u32::from(platform != image::Platform::AMD64);
+        let mut fs = package_files(&img.os, None, platform, &packages(os, rev));
         fs.insert(
             "etc/hubaudit-sample".into(),
-            format!("SAMPLE image {name} built {stamp}\n").into_bytes(),
+            format!(
+                "SAMPLE image {name} built {stamp} for {}\n",
+                platform.architecture
+            )
+            .into_bytes(),
         );
-        Ok(fs)
+        image::Layer::build(&fs, &format!("sample application layer of {name}"))
+    }
+}
+
+/// The packages of `os` at revision `rev`.
+fn packages(os: &OsSpec, rev: u32) -> Vec<image::Package> {
+    os.packages
+        .iter()
+        .flat_map(|p| {
+            p.binaries.iter().map(move |b| image::Package {
+                name: b.clone(),
+                source: p.source.clone(),
+                version: p.version.replace("{rev}", &rev.to_string()),
+            })
+        })
+        .collect()
+}
+
+/// The package database files (and with `release` the release files) of an OS family.
+fn package_files(
+    os_key: &str,
+    release: Option<&str>,
+    platform: image::Platform,
+    packages: &[image::Package],
+) -> image::Rootfs {
+    if os_key.starts_with("alpine") {
+        image::alpine_files(release, platform, packages)
+    } else {
+        image::debian_files(release, platform, packages)
     }
 }
 
@@ -259,7 +334,8 @@ impl World {
             }
         }
         for img in &images {
-            scan.rootfs(&img.name, "")?;
+            scan.os_of(&img.name)?;
+            scan.platforms(&img.name)?;
         }
         Ok(World {
             meta,
@@ -285,8 +361,11 @@ impl World {
         self.scan
             .advisory_db()
             .write(&out.join("trivy-cache"), updated)?;
+        // base layers: one per OS release and platform, shared by every image and date
+        let mut bases = BTreeMap::new();
         for date in &self.meta.captures {
             let day = out.join(date.to_string());
+            let mut registry = Vec::new();
             let present: Vec<&SampleImage> = self
                 .images
                 .iter()
@@ -302,27 +381,24 @@ impl World {
                     &day.join("detail").join(format!("{}.json", img.name)),
                     &detail,
                 )?;
-                let mut digests = BTreeMap::new();
+                let mut built = Vec::new();
                 for tag in &img.tags {
-                    let path = day
-                        .join("images")
-                        .join(&img.name)
-                        .join(format!("{tag}.tar"));
-                    let stamp = format!("{tag} {}", img.at[date].1);
-                    let rootfs = self.scan.rootfs(&img.name, &stamp)?;
-                    let id = image::write_image(&path, &format!("{}:{tag}", img.name), &rootfs)?;
-                    if let Some(note) = &self.scan.image(&img.name).note {
-                        write_file_atomic(&path.with_extension("note"), note.as_bytes())?;
-                    }
-                    digests.insert(tag.clone(), id);
+                    let b = self.build_tag(img, tag, *date, &mut bases)?;
+                    b.write_archive(&day, img, tag, self.scan.image(&img.name).note.as_deref())?;
+                    registry.push(b.entry.clone());
+                    built.push(b);
                     files += 1;
                 }
                 write_json(
                     &day.join("tags").join(format!("{}.json", img.name)),
-                    &self.tags(img, *date, &digests),
+                    &self.tags(img, *date, &built),
                 )?;
                 files += 2;
             }
+            write_json(
+                &day.join("registry.json"),
+                &serde_json::to_value(&registry).expect("entries serialise"),
+            )?;
         }
         Ok(files)
     }
@@ -342,7 +418,7 @@ impl World {
             "last_updated": updated,
             "date_registered": format!("{}T00:00:00Z", img.date_registered),
             "affiliation": "",
-            "media_types": ["application/vnd.docker.distribution.manifest.list.v2+json"],
+            "media_types": [image::media::INDEX, image::media::MANIFEST],
             "content_types": ["image"],
         })
     }
@@ -362,55 +438,135 @@ impl World {
         md
     }
 
-    /// Tags JSON; the amd64 digest of each tag is the image ID of its sample tarball.
-    fn tags(
+    /// Builds one tag of `img` at `date` for each of its platforms (in memory; equal inputs
+    /// give equal bytes, so `sample push` rebuilds what the capture's digests name).
+    pub fn build_tag(
         &self,
         img: &SampleImage,
+        tag: &str,
         date: NaiveDate,
-        digests: &BTreeMap<String, String>,
-    ) -> Value {
+        bases: &mut BTreeMap<(String, image::Platform), image::Layer>,
+    ) -> Result<BuiltTag> {
+        let os_key = self.scan.image(&img.name).os.clone();
+        let stamp = format!("{tag} {}", img.at[&date].1);
+        let mut images = Vec::new();
+        for platform in self.scan.platforms(&img.name)? {
+            let key = (os_key.clone(), platform);
+            if !bases.contains_key(&key) {
+                bases.insert(key.clone(), self.scan.base_layer(&os_key, platform)?);
+            }
+            let layers = vec![
+                bases[&key].clone(),
+                self.scan.app_layer(&img.name, &stamp, platform)?,
+            ];
+            images.push(image::Image::build(platform, layers));
+        }
+        let index = (images.len() > 1).then(|| image::index(&images.iter().collect::<Vec<_>>()));
+        let top = index.clone().unwrap_or_else(|| images[0].manifest.clone());
+        Ok(BuiltTag {
+            entry: RegistryEntry {
+                repository: format!("{}/{}", self.meta.namespace, img.name),
+                tag: tag.to_string(),
+                digest: top.digest,
+                media_type: top.media_type.to_string(),
+            },
+            images,
+            index,
+        })
+    }
+
+    /// Tags JSON as the Hub answers it: one entry per platform image, whose `digest` is that
+    /// platform's manifest digest in the registry (what `docker pull NAME@DIGEST` takes).
+    fn tags(&self, img: &SampleImage, date: NaiveDate, built: &[BuiltTag]) -> Value {
         let (_, updated) = &img.at[&date];
-        let tags: Vec<Value> = img
-            .tags
+        let tags: Vec<Value> = built
             .iter()
-            .map(|tag| {
-                let images: Vec<Value> = ["amd64", "arm64"]
+            .map(|b| {
+                let images: Vec<Value> = b
+                    .images
                     .iter()
-                    .map(|arch| {
-                        let seed = format!("{}:{tag}:{arch}:{updated}", img.name);
+                    .map(|i| {
                         json!({
-                            "architecture": arch,
+                            "architecture": i.platform.architecture,
                             "features": "",
-                            "variant": if *arch == "arm64" { Value::from("v8") } else { Value::Null },
-                            "digest": match (*arch, digests.get(tag)) {
-                                ("amd64", Some(d)) => d.clone(),
-                                _ => sample_digest(&seed),
-                            },
+                            "variant": i.platform.variant,
+                            "digest": i.manifest.digest,
                             "os": "linux",
                             "os_features": "",
                             "os_version": null,
-                            "size": 2_000_000 + (fnv(&seed) % 200_000_000) as i64,
+                            "size": i.size(),
                             "status": "active",
                             "last_pulled": format!("{date}T05:00:00Z"),
                             "last_pushed": updated,
                         })
                     })
                     .collect();
-                let full_size: i64 = images.iter().filter_map(|i| i["size"].as_i64()).sum();
+                let full_size: i64 = b.images.iter().map(image::Image::size).sum();
                 json!({
-                    "name": tag,
+                    "name": b.entry.tag,
                     "full_size": full_size,
                     "images": images,
                     "last_updated": updated,
                     "tag_status": "active",
                     "tag_last_pulled": format!("{date}T05:00:00Z"),
                     "tag_last_pushed": updated,
+                    "media_type": b.entry.media_type,
                     "v2": true,
                 })
             })
             .collect();
         Value::Array(tags)
     }
+}
+
+/// One tag as built: its platform images and what the registry serves under the tag.
+#[derive(Debug, Clone)]
+pub struct BuiltTag {
+    /// The tag as `DATE/registry.json` lists it.
+    pub entry: RegistryEntry,
+    /// One image per platform (amd64 first).
+    pub images: Vec<image::Image>,
+    /// The index over them, when there are several.
+    pub index: Option<image::Blob>,
+}
+
+impl BuiltTag {
+    /// Writes the amd64 image as `DAY/images/NAME/TAG.tar` (and the scan note beside it).
+    fn write_archive(
+        &self,
+        day: &Path,
+        img: &SampleImage,
+        tag: &str,
+        note: Option<&str>,
+    ) -> Result<()> {
+        let path = day
+            .join("images")
+            .join(&img.name)
+            .join(format!("{tag}.tar"));
+        let amd64 = &self.images[0];
+        debug_assert_eq!(amd64.platform, image::Platform::AMD64);
+        write_capture_file(
+            &path,
+            &image::docker_archive(&format!("{}:{tag}", img.name), amd64)?,
+        )?;
+        if let Some(note) = note {
+            write_capture_file(&path.with_extension("note"), note.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// A tag of the sample registry (`DATE/registry.json`): what `hubaudit sample push` uploads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistryEntry {
+    /// `library/NAME`.
+    pub repository: String,
+    /// The tag.
+    pub tag: String,
+    /// Digest of the index (several platforms) or manifest (one) the tag points at.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
 }
 
 /// `capture.toml` of a capture folder.
@@ -437,28 +593,18 @@ impl CaptureToml {
 }
 
 /// Capture files are a rebuilt artefact (not data): a plain write is enough, and skipping
-/// a thousand fsyncs keeps `just run` and the test fixtures fast.
+/// thousands of fsyncs keeps `just run` and the test fixtures fast.
 fn write_json(path: &Path, value: &Value) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value).expect("json serialises");
     text.push('\n');
+    write_capture_file(path, text.as_bytes())
+}
+
+/// A plain write of a capture file (see [`write_json`]), creating its folder.
+fn write_capture_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let parent = path.parent().expect("capture file has a folder");
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    std::fs::write(path, text).map_err(|e| Error::io(path, e))
-}
-
-/// A synthetic `sha256:` digest (64 hex digits) derived from `seed`; never a real digest.
-pub fn sample_digest(seed: &str) -> String {
-    let mut hex = String::from("sha256:");
-    for i in 0..4 {
-        hex.push_str(&format!("{:016x}", fnv(&format!("{i}/{seed}"))));
-    }
-    hex
-}
-
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    })
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
 }
 
 /// Parses `images.csv`.

@@ -212,9 +212,12 @@ impl TokenServer {
         })
     }
 
-    /// The realm URL, `http://127.0.0.1:PORT/token`.
+    /// The realm URL, `http://localhost:PORT/token`. By name, not `127.0.0.1`: Trivy's
+    /// registry client (go-containerregistry) refuses a realm that is a loopback or private IP
+    /// literal unless it is the registry's own host:port, a guard against a registry sending
+    /// clients to internal services (its `validateRealmURL`); a host name passes.
     pub fn url(&self) -> String {
-        format!("http://{}/token", self.http.addr())
+        format!("http://localhost:{}/token", self.http.addr().port())
     }
 
     /// The certificate (PEM) whose key signs the tokens: the registry's `rootcertbundle`.

@@ -382,6 +382,7 @@ fn images_batch(rows: &[ImageRow]) -> Result<arrow_array::RecordBatch> {
             count(3, true),
             count(4, true),
             scan(|s| s.note.as_deref()),
+            scan(|s| s.db_digest.as_deref()),
             pq::dates(rows.iter().map(|r| r.previous_snapshot)),
             pq::ints(rows.iter().map(|r| r.downloads_since_previous)),
             pq::strings(rows.iter().map(|r| r.downloads_flags.as_deref())),

@@ -35,6 +35,8 @@ pub struct ImageView {
     /// Fixable findings: critical, high, medium, low.
     pub fixable_by_severity: [Option<i64>; 4],
     pub scan_note: Option<String>,
+    /// `sha256:` of the Trivy DB the image's scan used.
+    pub db_digest: Option<String>,
 }
 
 fn lazy(root: &Path, ds: &Dataset, snapshot: NaiveDate) -> Result<(LazyFrame, String)> {
@@ -122,6 +124,7 @@ pub fn images(root: &Path, snapshot: NaiveDate) -> Result<Vec<ImageView>> {
         s("deprecated_since_source")?,
         s("scan_note")?,
     );
+    let db_digest = s("db_digest")?;
     let (pulls, updated, total, fixable, fc, fh, fm, fl) = (
         i("pull_count")?,
         i("last_updated_us")?,
@@ -170,6 +173,7 @@ pub fn images(root: &Path, snapshot: NaiveDate) -> Result<Vec<ImageView>> {
             fixable: fixable[k],
             fixable_by_severity: [fc[k], fh[k], fm[k], fl[k]],
             scan_note: note[k].clone(),
+            db_digest: db_digest[k].clone(),
         })
         .collect())
 }

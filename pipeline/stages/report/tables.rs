@@ -61,6 +61,22 @@ pub fn summary(
             },
         ],
         vec!["data source".into(), sources.join(", ")],
+        vec![
+            "Trivy DB of the scans (sha256 of trivy.db, kept in 1_raw/trivy-db)".into(),
+            {
+                let mut v: Vec<&str> = images
+                    .iter()
+                    .filter_map(|i| i.db_digest.as_deref())
+                    .collect();
+                v.sort();
+                v.dedup();
+                if v.is_empty() {
+                    "none".into()
+                } else {
+                    v.join(", ")
+                }
+            },
+        ],
         vec!["images listed".into(), images.len().to_string()],
         vec![
             "images scanned".into(),

@@ -2,7 +2,15 @@
 //! commands, and reading its JSON reports (SchemaVersion 2 and the pre-0.20 top-level array).
 //!
 //! Words: a *finding* is one vulnerability × installed package in a report; it is *fixable*
-//! when it has a fixed version (what `--ignore-unfixed` keeps: the study's count).
+//! when it has a fixed version (what `--ignore-unfixed` keeps: the study's count). The
+//! *server* (`server`) is one `trivy server` per scan run holding the DB and the layer cache;
+//! the *inventory* (`inventory`) is an image's package list as Trivy found it, kept so the image
+//! can be matched against another DB without analysing it again; `db` keeps every DB a run
+//! used, content-addressed.
+
+pub mod db;
+pub mod inventory;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -74,6 +82,14 @@ pub fn provenance(trivy: &Path, cache_dir: &Path) -> Result<Provenance> {
             ),
         });
     }
+    parse_version(&f.stdout).map_err(|reason| Error::Upstream {
+        url: trivy.display().to_string(),
+        reason,
+    })
+}
+
+/// Reads `trivy version --format json` (also what `trivy server` answers on `/version`).
+pub fn parse_version(bytes: &[u8]) -> std::result::Result<Provenance, String> {
     #[derive(Deserialize)]
     struct V {
         #[serde(rename = "Version")]
@@ -86,9 +102,8 @@ pub fn provenance(trivy: &Path, cache_dir: &Path) -> Result<Provenance> {
         #[serde(rename = "UpdatedAt")]
         updated_at: Option<String>,
     }
-    let v: V = serde_json::from_slice(&f.stdout).map_err(|e| Error::Upstream {
-        url: trivy.display().to_string(),
-        reason: format!("`trivy version --format json` did not print JSON ({e})"),
+    let v: V = serde_json::from_slice(bytes).map_err(|e| {
+        format!("Trivy's version is not the JSON of `trivy version --format json` ({e})")
     })?;
     Ok(Provenance {
         trivy_version: v.version,
@@ -165,6 +180,8 @@ struct ResultJson {
     vulnerabilities: Option<Vec<VulnJson>>,
 }
 
+/// One vulnerability of a report; fields not stored (descriptions, references, CVSS) are
+/// skipped while parsing rather than built and dropped.
 #[derive(Deserialize)]
 struct VulnJson {
     #[serde(rename = "VulnerabilityID")]
@@ -183,41 +200,85 @@ struct VulnJson {
     title: Option<String>,
 }
 
-/// Parses a Trivy JSON report of either schema. The error says what was wrong.
+#[derive(Deserialize)]
+struct ReportJson {
+    #[serde(rename = "SchemaVersion", default)]
+    schema_version: Option<serde_json::Value>,
+    #[serde(rename = "Results", default)]
+    results: Option<Vec<ResultJson>>,
+    #[serde(rename = "Metadata", default)]
+    metadata: Option<MetadataJson>,
+}
+
+#[derive(Deserialize, Default)]
+struct MetadataJson {
+    #[serde(rename = "OS", default)]
+    os: Option<OsJson>,
+    #[serde(rename = "ImageID", default)]
+    image_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OsJson {
+    #[serde(rename = "Family", default)]
+    family: Option<String>,
+    #[serde(rename = "Name", default)]
+    name: Option<String>,
+    #[serde(rename = "EOSL", default)]
+    eosl: Option<bool>,
+}
+
+/// Parses a Trivy JSON report of either schema: SchemaVersion 2 (an object) or the pre-0.20
+/// top-level array of results. The error says what was wrong.
 pub fn parse_report(bytes: &[u8]) -> std::result::Result<Report, String> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+    let not_json = |e: serde_json::Error| {
         format!(
             "not a JSON report ({e}); output starts with {:?}",
             String::from_utf8_lossy(&bytes[..bytes.len().min(60)])
         )
-    })?;
-    let (schema, results, meta) = match &value {
-        serde_json::Value::Array(_) => ("legacy", value.clone(), serde_json::Value::Null),
-        serde_json::Value::Object(o) if o.contains_key("SchemaVersion") => (
-            "2",
-            o.get("Results")
-                .cloned()
-                .unwrap_or(serde_json::Value::Array(vec![])),
-            o.get("Metadata").cloned().unwrap_or_default(),
-        ),
-        _ => {
-            return Err(
-                "JSON without SchemaVersion nor a top-level result array: not a Trivy report"
-                    .into(),
+    };
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    let (schema, results, meta) = match first {
+        Some(b'[') => {
+            let results: Vec<ResultJson> = serde_json::from_slice(bytes).map_err(not_json)?;
+            ("legacy", results, MetadataJson::default())
+        }
+        Some(b'{') => {
+            let r: ReportJson = serde_json::from_slice(bytes).map_err(not_json)?;
+            if r.schema_version.is_none() {
+                return Err(
+                    "JSON without SchemaVersion nor a top-level result array: not a Trivy report"
+                        .into(),
+                );
+            }
+            (
+                "2",
+                r.results.unwrap_or_default(),
+                r.metadata.unwrap_or_default(),
             )
         }
+        // empty, a usage text, or JSON that is neither an object nor an array
+        _ => return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Err(e) => not_json(e),
+                Ok(_) => {
+                    "JSON that is neither a report object nor a result array: not a Trivy report"
+                        .into()
+                }
+            },
+        ),
     };
-    let results: Vec<ResultJson> =
-        serde_json::from_value(results).map_err(|e| format!("unexpected report shape: {e}"))?;
+    let os = meta.os;
     let mut report = Report {
         schema: schema.into(),
-        os_family: meta["OS"]["Family"].as_str().map(String::from),
-        os_name: meta["OS"]["Name"].as_str().map(String::from),
-        eosl: meta["OS"]["EOSL"].as_bool().unwrap_or(false),
-        image_id: meta["ImageID"].as_str().map(String::from),
+        os_family: os.as_ref().and_then(|o| o.family.clone()),
+        os_name: os.as_ref().and_then(|o| o.name.clone()),
+        eosl: os.as_ref().and_then(|o| o.eosl).unwrap_or(false),
+        image_id: meta.image_id,
         findings: Vec::new(),
     };
     for r in results {
+        let target = stable_target(&r.target, r.class.as_deref());
         if report.os_family.is_none() && r.class.as_deref() == Some("os-pkgs") {
             // legacy: family from Type, name from "TARGET (family version)"
             report.os_family = r.kind.clone();
@@ -244,12 +305,41 @@ pub fn parse_report(bytes: &[u8]) -> std::result::Result<Report, String> {
                 status,
                 severity: v.severity.unwrap_or_else(|| "UNKNOWN".into()),
                 title: v.title,
-                target: r.target.clone(),
+                target: target.clone(),
                 class: r.class.clone(),
             });
         }
     }
     Ok(report)
+}
+
+/// The `target` stored with a finding: for OS packages the OS alone (`debian 10.10`), for
+/// language packages the file inside the image. Trivy writes OS targets as
+/// `ARTIFACT (debian 10.10)`, where the artifact is a tarball path on the scanning machine or
+/// the reference pulled; both would make the same image's findings differ by how and where
+/// it was scanned.
+pub fn stable_target(target: &str, class: Option<&str>) -> String {
+    if class != Some("os-pkgs") {
+        return target.to_string();
+    }
+    match target.rsplit_once(" (") {
+        Some((_, os)) if os.ends_with(')') => os.trim_end_matches(')').to_string(),
+        _ => target.to_string(),
+    }
+}
+
+/// Trivy's status names by the number its DB and RPC use (`pkg/types` in trivy-db).
+pub fn status_name(code: i64) -> &'static str {
+    match code {
+        1 => "not_affected",
+        2 => "affected",
+        3 => "fixed",
+        4 => "under_investigation",
+        5 => "will_not_fix",
+        6 => "fix_deferred",
+        7 => "end_of_life",
+        _ => "unknown",
+    }
 }
 
 #[cfg(test)]
@@ -289,6 +379,26 @@ mod tests {
         .unwrap();
         assert_eq!(main.findings[0].status, "fixed");
         assert_eq!(main.findings[0].vulnerability_id, "CVE-2019-18224");
+    }
+
+    #[test]
+    fn os_targets_lose_the_artifact_and_language_targets_stay() {
+        let os = Some("os-pkgs");
+        assert_eq!(
+            stable_target("/tmp/x/nuxeo.tar (debian 10.10)", os),
+            "debian 10.10"
+        );
+        assert_eq!(
+            stable_target("127.0.0.1:5000/library/nuxeo@sha256:ab (debian 10.10)", os),
+            "debian 10.10"
+        );
+        assert_eq!(
+            stable_target("alpine:3.9 (alpine 3.9.4)", os),
+            "alpine 3.9.4"
+        );
+        let jar = "opt/nuxeo/server/lib/log4j-1.2.17.jar";
+        assert_eq!(stable_target(jar, Some("lang-pkgs")), jar);
+        assert_eq!(stable_target("odd", os), "odd");
     }
 
     #[test]

@@ -1,0 +1,884 @@
+//! `scan`: scans each repository's chosen tag with the real Trivy and stores every finding.
+//!
+//! Reads: `2_staged/repositories` and `2_staged/tags` of `--snapshot`, `reference/eol.csv`, the
+//! stores of inventories (`1_raw/sbom/`) and DBs (`1_raw/trivy-db/`). Writes: `1_raw/scan`
+//! (Trivy's JSON as printed), `2_staged/scans`, `2_staged/findings`, an inventory per newly
+//! analysed image digest and the run's DB when it is new.
+//!
+//! Words: the *tag choice* is `latest`, else the most recently updated tag (the study's rule);
+//! an *analysis* is a Trivy client reading an image (from an archive, or pulled from the
+//! registry by digest, never by a moving tag); a *rescan* (`sbom_rescan` in the `analysis`
+//! column) matches the stored inventory of a digest analysed before against this run's DB,
+//! by RPC, without pulling or analysing the image. One `trivy server` per run holds the DB
+//! and the layer cache (see `trivy::server`). Scans run WITHOUT `--ignore-unfixed`: every
+//! finding is kept with its status, and `fixable` (has a fixed version) reproduces the
+//! study's `--ignore-unfixed` count.
+//!
+//! A failed image is a row (`failed`, `timeout`) with its reason; the run goes on and the exit
+//! code says "partial". Credentials the registry rejects stop the run before any image (exit
+//! 2); a 429 pauses every worker and is retried within the budget.
+
+mod queue;
+mod raw;
+mod worker;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+
+use crate::catalog::{self, FINDINGS, REPOSITORIES, SCANS, SCAN_RAW};
+use crate::error::{Error, Result};
+use crate::io::parquet as pq;
+use crate::io::registry::{Credentials, Registry, RegistryError};
+use crate::io::{command, http, partition};
+use crate::reference::{self, EolTable};
+use crate::tables::{self, findings_batch, scans_batch, ScanRow, TagRow};
+use crate::trivy::db::{self as trivy_db, DbInfo};
+use crate::trivy::server::TrivyServer;
+use crate::trivy::{self, Finding, Provenance, Report};
+
+/// Where a run's images come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageSource {
+    /// `DIR/NAME/TAG.tar` docker-save archives.
+    Archive(PathBuf),
+    /// A registry `HOST[:PORT]`; images are pulled as `HOST/NAMESPACE/NAME@DIGEST`.
+    Registry(String),
+}
+
+/// Where a run's Trivy DB comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DbSource {
+    /// An existing Trivy cache folder holding `db/`.
+    Cache(PathBuf),
+    /// A DB an earlier run stored, by its digest (`sha256:…`).
+    Stored(String),
+    /// An OCI repository (`HOST/REPO[:TAG|@DIGEST]`, tag `2` when omitted): resolved to a
+    /// digest, then downloaded with Trivy (`--download-db-only`) unless already stored.
+    Download(String),
+}
+
+/// What to scan and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Dataset root.
+    pub datasets: PathBuf,
+    /// Snapshot whose catalog is scanned, and under which the scans are written.
+    pub snapshot: NaiveDate,
+    /// Trivy binary (already located).
+    pub trivy: PathBuf,
+    /// Where the DB comes from.
+    pub db: DbSource,
+    /// Where images come from.
+    pub images_from: ImageSource,
+    /// Ingest existing Trivy JSON reports from this folder instead of scanning.
+    pub from_reports: Option<PathBuf>,
+    /// Hub namespace (`library`).
+    pub namespace: String,
+    /// Scans in parallel.
+    pub parallel: usize,
+    /// Per-scan timeout (the whole process group is killed).
+    pub timeout: Duration,
+    /// Extra attempts for transient failures (rate limits, registry or network errors).
+    pub retries: u32,
+    /// Longest time one image may spend in retries and waits.
+    pub retry_budget: Duration,
+    /// First wait before a retry (doubling, with jitter).
+    pub backoff_base: Duration,
+    /// Only these images (empty = all).
+    pub images: Vec<String>,
+    /// Reference folder (`eol.csv`).
+    pub reference: PathBuf,
+    /// Registry credentials (from `HUBAUDIT_REGISTRY_USERNAME`/`_PASSWORD`).
+    pub credentials: Option<Credentials>,
+    /// Analyse every image, even digests whose inventory is stored.
+    pub full: bool,
+    /// `GOMEMLIMIT` of each Trivy client, in MiB (see `worker`).
+    pub client_memory_mib: u64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub snapshot: Option<NaiveDate>,
+    pub images: usize,
+    pub ok: usize,
+    pub failed: usize,
+    pub timed_out: usize,
+    pub no_tag: usize,
+    pub analyses: usize,
+    pub sbom_rescans: usize,
+    pub from_reports: usize,
+    /// Layers the clients analysed (a layer the server had cached is not analysed again).
+    pub layer_analyses: usize,
+    pub findings: usize,
+    pub fixable: usize,
+    pub provenance: Provenance,
+    /// The run's DB.
+    pub db: Option<DbInfo>,
+    /// Whether the DB was stored by this run.
+    pub db_stored: bool,
+}
+
+impl Summary {
+    /// Some images failed or timed out.
+    pub fn partial(&self) -> bool {
+        self.failed + self.timed_out > 0
+    }
+}
+
+/// The tag to scan and why: `latest`, else the most recently updated tag. Returns the tag,
+/// the reason and the amd64 (else first) platform digest.
+pub fn choose_tag(tags: &[TagRow]) -> Option<(String, String, Option<String>)> {
+    let digest_of = |tag: &str| {
+        let rows: Vec<&TagRow> = tags.iter().filter(|t| t.tag == tag).collect();
+        rows.iter()
+            .find(|t| t.architecture.as_deref() == Some("amd64"))
+            .or(rows.first())
+            .and_then(|t| t.digest.clone())
+    };
+    if tags.iter().any(|t| t.tag == "latest") {
+        return Some(("latest".into(), "latest".into(), digest_of("latest")));
+    }
+    let newest = tags.iter().max_by(|a, b| {
+        a.last_updated
+            .cmp(&b.last_updated)
+            .then_with(|| b.tag.cmp(&a.tag))
+    })?;
+    let when = newest
+        .last_updated
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| "unknown time".into());
+    Some((
+        newest.tag.clone(),
+        format!("no latest tag; most recently updated ({when})"),
+        digest_of(&newest.tag),
+    ))
+}
+
+/// The release key of an OS name in the EOL table: Debian and CentOS by major version,
+/// Alpine by major.minor, Ubuntu as written.
+pub fn release_key(family: &str, name: &str) -> String {
+    let parts: Vec<&str> = name.split('.').collect();
+    match family {
+        "alpine" => parts.iter().take(2).copied().collect::<Vec<_>>().join("."),
+        "ubuntu" => name.to_string(),
+        _ => parts.first().copied().unwrap_or_default().to_string(),
+    }
+}
+
+/// Counts by severity: [total, critical, high, medium, low, unknown].
+pub fn severity_counts<'a>(findings: impl Iterator<Item = &'a Finding>) -> [i64; 6] {
+    let mut c = [0i64; 6];
+    for f in findings {
+        c[0] += 1;
+        let i = match f.severity.as_str() {
+            "CRITICAL" => 1,
+            "HIGH" => 2,
+            "MEDIUM" => 3,
+            "LOW" => 4,
+            _ => 5,
+        };
+        c[i] += 1;
+    }
+    c
+}
+
+/// What a job scans.
+#[derive(Debug, Clone)]
+enum Target {
+    /// A docker-save archive, with its base layer's DiffID when the manifest names it.
+    Archive { path: PathBuf, base: Option<String> },
+    /// `HOST/NAMESPACE/NAME@DIGEST`.
+    Registry(String),
+    /// The stored inventory of the digest.
+    Inventory(PathBuf),
+}
+
+/// One unit of work.
+#[derive(Debug, Clone)]
+struct Job {
+    name: String,
+    tag: String,
+    tag_reason: String,
+    digest: Option<String>,
+    target: Target,
+    note: Option<String>,
+}
+
+/// What one job produced (its raw record went to the run's [`raw::RawStream`]).
+struct Outcome {
+    row: ScanRow,
+    findings: Vec<Finding>,
+}
+
+/// Runs the stage.
+pub fn run(opts: &Options) -> Result<Summary> {
+    let root = &opts.datasets;
+    if let Some(dir) = &opts.from_reports {
+        return ingest_reports(opts, dir);
+    }
+    let available = catalog::snapshots(root, &REPOSITORIES)?;
+    if !available.contains(&opts.snapshot) {
+        return Err(Error::Input(format!(
+            "no repositories snapshot for {} in {}; run `hubaudit extract-hub --snapshot {}` first (available: {})",
+            opts.snapshot,
+            root.display(),
+            opts.snapshot,
+            if available.is_empty() { "none".to_string() } else { available.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ") }
+        )));
+    }
+    let repos = tables::read_repositories(root, opts.snapshot)?;
+    let mut tags_by_repo: BTreeMap<String, Vec<TagRow>> = BTreeMap::new();
+    for t in tables::read_tags(root, opts.snapshot)? {
+        tags_by_repo
+            .entry(t.repository.clone())
+            .or_default()
+            .push(t);
+    }
+    let known: Vec<&str> = repos.iter().map(|r| r.name.as_str()).collect();
+    for wanted in &opts.images {
+        if !known.contains(&wanted.as_str()) {
+            return Err(Error::Input(format!(
+                "--image {wanted}: no such repository in the {} snapshot ({} repositories; e.g. {})",
+                opts.snapshot,
+                known.len(),
+                known.iter().take(5).copied().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    let source = repos
+        .first()
+        .map(|r| r.source.clone())
+        .unwrap_or_else(|| "hub".into());
+    let eol = reference::load_eol(&opts.reference)?;
+
+    let selected: Vec<&tables::RepoRow> = repos
+        .iter()
+        .filter(|r| opts.images.is_empty() || opts.images.contains(&r.name))
+        .collect();
+    let (mut rows, jobs) = plan(opts, &selected, &tags_by_repo, &source);
+    let registry = preflight(opts, &jobs)?;
+
+    let run_dir = RunDir::create(root)?;
+    let (db, db_stored) = prepare_db(opts, registry.as_ref(), &run_dir.0)?;
+    let server = if jobs.is_empty() {
+        None
+    } else {
+        let started = TrivyServer::start(&opts.trivy, &run_dir.0, Duration::from_secs(60));
+        Some(started.map_err(|e| unusable_db(e, &opts.db, &db))?)
+    };
+    // the version of the Trivy that scans: the server's, else the binary's
+    let provenance = Provenance {
+        db_updated_at: db.updated_at.clone(),
+        ..match &server {
+            Some(s) => s.version()?,
+            None => trivy::provenance(&opts.trivy, &run_dir.0)?,
+        }
+    };
+    let stream = raw::RawStream::new();
+    let ctx = worker::Context {
+        opts,
+        raw: &stream,
+        rank: raw::ranks(&jobs.iter().map(|j| j.name.as_str()).collect::<Vec<_>>()),
+        server: server.as_ref(),
+        registry: registry.as_ref(),
+        run_dir: &run_dir.0,
+        provenance: &provenance,
+        db: &db,
+        eol: &eol,
+        source: &source,
+    };
+    let outcomes = worker::run_all(&ctx, &jobs);
+    drop(ctx);
+    drop(server);
+
+    let mut findings_rows: Vec<(ScanRow, Vec<Finding>)> = Vec::new();
+    for o in outcomes {
+        findings_rows.push((o.row.clone(), o.findings));
+        rows.push(o.row);
+    }
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    findings_rows.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    write_outputs(
+        root,
+        opts.snapshot,
+        &source,
+        &rows,
+        &findings_rows,
+        stream.finish(),
+    )?;
+    let mut summary = summarise(opts.snapshot, &rows, &findings_rows, provenance);
+    summary.db = Some(db);
+    summary.db_stored = db_stored;
+    Ok(summary)
+}
+
+/// The jobs of a run, and rows for images that cannot be scanned (no tags; a registry scan
+/// without a digest to pin).
+fn plan(
+    opts: &Options,
+    repos: &[&tables::RepoRow],
+    tags_by_repo: &BTreeMap<String, Vec<TagRow>>,
+    source: &str,
+) -> (Vec<ScanRow>, Vec<Job>) {
+    let mut rows = Vec::new();
+    let mut jobs = Vec::new();
+    for repo in repos {
+        let tags = tags_by_repo
+            .get(&repo.name)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let unscannable = |tag: Option<String>, reason: String, error: &str| ScanRow {
+            name: repo.name.clone(),
+            tag,
+            tag_reason: reason,
+            analysis: "none".into(),
+            status: "no_tag".into(),
+            error: Some(error.into()),
+            source: source.to_string(),
+            ..ScanRow::default()
+        };
+        let Some((tag, reason, digest)) = choose_tag(tags) else {
+            rows.push(unscannable(
+                None,
+                "no tags".into(),
+                "the repository has no tags to scan",
+            ));
+            continue;
+        };
+        let inventory = digest
+            .as_deref()
+            .map(|d| catalog::inventory_path(&opts.datasets, d))
+            .filter(|p| !opts.full && p.exists());
+        let (target, note) = match (inventory, &opts.images_from, &digest) {
+            (Some(inv), _, _) => (Target::Inventory(inv), None),
+            (None, ImageSource::Archive(dir), _) => {
+                let path = dir.join(&repo.name).join(format!("{tag}.tar"));
+                let note = std::fs::read_to_string(path.with_extension("note")).ok();
+                let base = archive_base_layer(&path);
+                (Target::Archive { path, base }, note)
+            }
+            (None, ImageSource::Registry(host), Some(d)) => (
+                Target::Registry(format!("{host}/{}/{}@{d}", opts.namespace, repo.name)),
+                None,
+            ),
+            (None, ImageSource::Registry(_), None) => {
+                let mut row = unscannable(
+                    Some(tag.clone()),
+                    reason,
+                    "the snapshot lists no digest for this tag; live scans pull by digest only, never a moving tag",
+                );
+                row.status = "failed".into();
+                rows.push(row);
+                continue;
+            }
+        };
+        jobs.push(Job {
+            name: repo.name.clone(),
+            tag,
+            tag_reason: reason,
+            digest,
+            target,
+            note,
+        });
+    }
+    (rows, jobs)
+}
+
+/// The DiffID of a docker-save archive's first layer (its `manifest.json` names the layer
+/// `HEX/layer.tar`), or None when the archive cannot be read (the scan will say why).
+fn archive_base_layer(path: &Path) -> Option<String> {
+    // a FIFO or device would block the open: only regular files are read
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let file = std::fs::File::open(path).ok()?;
+    let mut archive = tar::Archive::new(file);
+    for entry in archive.entries_with_seek().ok()? {
+        let mut entry = entry.ok()?;
+        if entry.path().ok()?.as_os_str() == "manifest.json" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).ok()?;
+            let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+            let first = manifest[0]["Layers"][0].as_str()?;
+            return first
+                .split('/')
+                .next()
+                .map(|hex| format!("sha256:{}", hex.trim_start_matches("sha256:")));
+        }
+    }
+    None
+}
+
+/// Before any pull: checks that the registry accepts the credentials (a wrong password fails
+/// the run here, naming the registry, instead of failing every image). Waits out 429s within
+/// the retry budget. Returns the client, which the DB download reuses.
+fn preflight(opts: &Options, jobs: &[Job]) -> Result<Option<Registry>> {
+    let ImageSource::Registry(host) = &opts.images_from else {
+        return Ok(None);
+    };
+    let registry = Registry::new(host, opts.credentials.clone())?;
+    let Some(first) = jobs
+        .iter()
+        .find(|j| matches!(j.target, Target::Registry(_)))
+    else {
+        return Ok(Some(registry));
+    };
+    let repo = format!("{}/{}", opts.namespace, first.name);
+    let policy = retry_policy(opts);
+    let start = Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match registry.check_access(&repo) {
+            Ok(()) => return Ok(Some(registry)),
+            Err(RegistryError::TooManyRequests { retry_after, .. })
+                if attempt < policy.max_attempts =>
+            {
+                let wait =
+                    retry_after.unwrap_or_else(|| http::backoff(&policy, attempt, fastrand::f64()));
+                if start.elapsed() + wait > policy.budget {
+                    return Err(Error::Upstream {
+                        url: host.clone(),
+                        reason: format!(
+                            "the registry kept answering 429 (rate limited) for {} s; try later or authenticate",
+                            start.elapsed().as_secs()
+                        ),
+                    });
+                }
+                std::thread::sleep(wait);
+            }
+            Err(e @ RegistryError::Unauthorized { .. }) => {
+                let who = match &opts.credentials {
+                    Some(c) => format!(
+                        "the credentials of HUBAUDIT_REGISTRY_USERNAME ({}) and HUBAUDIT_REGISTRY_PASSWORD were rejected",
+                        c.username
+                    ),
+                    None => "anonymous pulls are refused; set HUBAUDIT_REGISTRY_USERNAME and HUBAUDIT_REGISTRY_PASSWORD".to_string(),
+                };
+                return Err(Error::Upstream {
+                    url: host.clone(),
+                    reason: format!("{who} ({e}); no image was scanned"),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// A server that stops at start over its DB means a damaged DB: bad input (exit 3), named.
+fn unusable_db(e: Error, source: &DbSource, db: &DbInfo) -> Error {
+    match e {
+        Error::Upstream { reason, .. } if reason.contains("DB") => {
+            let from = match source {
+                DbSource::Cache(dir) => format!("from --trivy-cache {}", dir.display()),
+                DbSource::Stored(_) => "stored in 1_raw/trivy-db".to_string(),
+                DbSource::Download(r) => format!("downloaded from {r}"),
+            };
+            Error::Input(format!(
+                "Trivy cannot open the DB {} ({from}): {reason}; use another DB",
+                db.digest
+            ))
+        }
+        other => other,
+    }
+}
+
+fn retry_policy(opts: &Options) -> http::RetryPolicy {
+    http::RetryPolicy {
+        max_attempts: opts.retries + 1,
+        base: opts.backoff_base,
+        max_backoff: Duration::from_secs(60),
+        budget: opts.retry_budget,
+        timeout: opts.timeout,
+    }
+}
+
+/// A folder for one run's Trivy cache (the DB the server opens, its layer cache, the
+/// clients' cache), removed when the run ends.
+struct RunDir(PathBuf);
+
+impl RunDir {
+    fn create(root: &Path) -> Result<RunDir> {
+        // named like partition temp folders (`…-PID-NANOS`) so an abandoned one is cleaned up
+        let dir = catalog::staging_area(root).join(format!(
+            "trivy-run-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        std::fs::create_dir_all(dir.join("db")).map_err(|e| Error::io(&dir, e))?;
+        Ok(RunDir(dir))
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Puts the run's DB into `RUN/db/` and keeps it in the store; returns it and whether it
+/// was stored now.
+fn prepare_db(opts: &Options, registry: Option<&Registry>, run: &Path) -> Result<(DbInfo, bool)> {
+    let root = &opts.datasets;
+    let db_dir = run.join("db");
+    let info = match &opts.db {
+        DbSource::Cache(dir) => {
+            let from = dir.join("db");
+            if !from.join("metadata.json").exists() {
+                return Err(Error::Input(format!(
+                    "{} holds no Trivy DB (db/metadata.json); point --trivy-cache at a Trivy cache, or leave it unset for a download",
+                    dir.display()
+                )));
+            }
+            trivy_db::link(&from, &db_dir)?;
+            trivy_db::inspect(&db_dir)?
+        }
+        DbSource::Stored(digest) => trivy_db::restore(root, digest, &db_dir)?,
+        DbSource::Download(reference) => download_db(opts, registry, reference, run)?,
+    };
+    let stored = trivy_db::store(root, &db_dir, &info)?;
+    Ok((info, stored))
+}
+
+/// Resolves `reference` to a digest, and downloads that digest with Trivy unless a DB
+/// downloaded from it is stored already.
+fn download_db(
+    opts: &Options,
+    registry: Option<&Registry>,
+    reference: &str,
+    run: &Path,
+) -> Result<DbInfo> {
+    let (host, repo, tag) = split_reference(reference)?;
+    // the scan registry's credentials apply to a DB kept in the same registry only
+    let same = matches!(&opts.images_from, ImageSource::Registry(h) if *h == host);
+    let credentials = same.then(|| opts.credentials.clone()).flatten();
+    let digest = if tag.starts_with("sha256:") {
+        tag.clone()
+    } else {
+        let own;
+        let client = match (same, registry) {
+            (true, Some(r)) => r,
+            _ => {
+                own = Registry::new(&host, credentials.clone())?;
+                &own
+            }
+        };
+        client
+            .head_manifest(&repo, &tag)?
+            .ok_or_else(|| Error::Upstream {
+                url: reference.to_string(),
+                reason: "no such Trivy DB artifact in the registry (404); check --db-repository"
+                    .into(),
+            })?
+            .digest
+    };
+    let artifact = format!("{host}/{repo}@{digest}");
+    if let Some(known) = trivy_db::stored(&opts.datasets)?
+        .into_iter()
+        .find(|d| d.artifact.as_deref() == Some(artifact.as_str()))
+    {
+        return trivy_db::restore(&opts.datasets, &known.digest, &run.join("db"));
+    }
+    let mut cmd = Command::new(&opts.trivy);
+    cmd.args(["image", "--download-db-only", "--no-progress", "--quiet"])
+        .args(["--db-repository", &artifact, "--cache-dir"])
+        .arg(run);
+    if let Some(c) = &credentials {
+        // by environment, never argv
+        cmd.env("TRIVY_USERNAME", &c.username)
+            .env("TRIVY_PASSWORD", &c.password);
+    }
+    let f = command::run(&mut cmd, opts.timeout)
+        .map_err(|e| Error::Input(format!("cannot run {}: {e}", opts.trivy.display())))?;
+    if !f.success() {
+        return Err(Error::Upstream {
+            url: artifact,
+            reason: format!(
+                "the Trivy DB download failed: {}; offline, point --trivy-cache at an existing cache or --db at a stored DB",
+                if f.timed_out {
+                    "timed out".to_string()
+                } else {
+                    command::stderr_excerpt(&f.stderr, 400)
+                }
+            ),
+        });
+    }
+    Ok(DbInfo {
+        artifact: Some(artifact),
+        ..trivy_db::inspect(&run.join("db"))?
+    })
+}
+
+/// Splits `HOST/REPO[:TAG|@DIGEST]` (the form `--db-repository` takes); the tag defaults to
+/// `2`, the schema version of Trivy's DB. A first part without `.` or `:` (and not
+/// `localhost`) is a Docker Hub repository, as in Docker's reference grammar.
+pub fn split_reference(text: &str) -> Result<(String, String, String)> {
+    let bad = |why: &str| {
+        Error::Input(format!(
+            "--db-repository {text:?}: {why}; write it as HOST/REPOSITORY[:TAG|@sha256:DIGEST], e.g. mirror.gcr.io/aquasec/trivy-db:2"
+        ))
+    };
+    if text.is_empty() || text.contains("://") || text.chars().any(char::is_whitespace) {
+        return Err(bad("not a repository reference"));
+    }
+    let (name, reference) = match text.split_once('@') {
+        Some((n, d)) if d.starts_with("sha256:") && d.len() == 71 => (n, d.to_string()),
+        Some(_) => return Err(bad("the digest is not sha256:<64 hex digits>")),
+        None => match text.rsplit_once(':') {
+            Some((n, t)) if !t.contains('/') => (n, t.to_string()),
+            _ => (text, "2".to_string()),
+        },
+    };
+    let (host, repo) = match name.split_once('/') {
+        Some((h, r)) if h.contains('.') || h.contains(':') || h == "localhost" => {
+            (h.to_string(), r.to_string())
+        }
+        _ => ("docker.io".to_string(), name.to_string()),
+    };
+    if repo.is_empty() || reference.is_empty() {
+        return Err(bad("the repository or tag is empty"));
+    }
+    Ok((host, repo, reference))
+}
+
+fn summarise(
+    snapshot: NaiveDate,
+    rows: &[ScanRow],
+    findings: &[(ScanRow, Vec<Finding>)],
+    provenance: Provenance,
+) -> Summary {
+    let count = |f: &dyn Fn(&ScanRow) -> bool| rows.iter().filter(|r| f(r)).count();
+    Summary {
+        snapshot: Some(snapshot),
+        images: rows.len(),
+        ok: count(&|r| r.status == "ok"),
+        failed: count(&|r| r.status == "failed"),
+        timed_out: count(&|r| r.status == "timeout"),
+        no_tag: count(&|r| r.status == "no_tag"),
+        analyses: count(&|r| r.analysis == "image"),
+        sbom_rescans: count(&|r| r.analysis == "sbom_rescan"),
+        from_reports: count(&|r| r.analysis == "report"),
+        layer_analyses: rows.iter().filter_map(|r| r.layers_analysed).sum::<i64>() as usize,
+        findings: findings.iter().map(|(_, f)| f.len()).sum(),
+        fixable: findings
+            .iter()
+            .map(|(_, f)| f.iter().filter(|x| x.fixable()).count())
+            .sum(),
+        provenance,
+        db: None,
+        db_stored: false,
+    }
+}
+
+fn fill_from_report(row: &mut ScanRow, report: &Report, eol: &EolTable, snapshot: NaiveDate) {
+    row.os_family = report.os_family.clone();
+    row.os_name = report.os_name.clone();
+    row.trivy_eosl = Some(report.eosl);
+    if let (Some(fam), Some(name)) = (&report.os_family, &report.os_name) {
+        row.eol_date = eol.get(&(fam.clone(), release_key(fam, name))).copied();
+        row.eol_at_snapshot = row.eol_date.map(|d| snapshot >= d);
+    }
+    row.counts = Some(severity_counts(report.findings.iter()));
+    row.fixable_counts = Some(severity_counts(
+        report.findings.iter().filter(|f| f.fixable()),
+    ));
+}
+
+/// `--from-reports DIR`: every `*.json` / `*.json.golden` file is one image's report; the image
+/// name is the file name up to its first dot (or before `-ignore-unfixed`).
+fn ingest_reports(opts: &Options, dir: &Path) -> Result<Summary> {
+    let eol = reference::load_eol(&opts.reference)?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let n = p.file_name().unwrap_or_default().to_string_lossy();
+            n.ends_with(".json") || n.ends_with(".json.golden")
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::Input(format!(
+            "--from-reports {}: no *.json or *.json.golden files",
+            dir.display()
+        )));
+    }
+    let mut rows = Vec::new();
+    let mut with_findings = Vec::new();
+    let stream = raw::RawStream::new();
+    for (rank, path) in files.iter().enumerate() {
+        let file = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let name = file
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches("-ignore-unfixed")
+            .to_string();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let mut row = ScanRow {
+            name: name.clone(),
+            tag_reason: "from an existing report".into(),
+            // the file name, not its path: no table holds a path of the machine it ran on
+            image_ref: Some(format!("report {file}")),
+            analysis: "report".into(),
+            source: "report".into(),
+            ..ScanRow::default()
+        };
+        let findings = match trivy::parse_report(&bytes) {
+            Ok(report) => {
+                fill_from_report(&mut row, &report, &eol, opts.snapshot);
+                row.status = "ok".into();
+                report.findings
+            }
+            Err(why) => {
+                row.status = "failed".into();
+                row.error = Some(format!("{file}: {why}"));
+                Vec::new()
+            }
+        };
+        // files come sorted: their rank is their position; a failed one keeps its bytes too
+        stream.push(
+            rank,
+            &raw::RawRecord {
+                head: serde_json::json!({"name": name, "analysis": "report", "file": file, "status": row.status}),
+                report: (row.status == "ok").then(|| bytes.clone()),
+            },
+        );
+        with_findings.push((row.clone(), findings));
+        rows.push(row);
+    }
+    write_outputs(
+        &opts.datasets,
+        opts.snapshot,
+        "report",
+        &rows,
+        &with_findings,
+        stream.finish(),
+    )?;
+    Ok(summarise(
+        opts.snapshot,
+        &rows,
+        &with_findings,
+        Provenance::default(),
+    ))
+}
+
+fn write_outputs(
+    root: &Path,
+    snapshot: NaiveDate,
+    source: &str,
+    rows: &[ScanRow],
+    findings: &[(ScanRow, Vec<Finding>)],
+    (raw, lines): (Vec<u8>, u64),
+) -> Result<()> {
+    partition::write_partition(root, &SCAN_RAW, snapshot, source, |path| {
+        std::fs::write(path, &raw).map_err(|e| Error::io(path, e))?;
+        Ok(lines)
+    })?;
+    partition::write_partition(root, &SCANS, snapshot, source, |path| {
+        pq::write_batch(path, &scans_batch(rows)?)
+    })?;
+    partition::write_partition(root, &FINDINGS, snapshot, source, |path| {
+        pq::write_batch(path, &findings_batch(findings)?)
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn tag(name: &str, arch: &str, digest: &str, updated: &str) -> TagRow {
+        TagRow {
+            repository: "x".into(),
+            tag: name.into(),
+            digest: Some(digest.into()),
+            os: Some("linux".into()),
+            architecture: Some(arch.into()),
+            variant: None,
+            size: None,
+            full_size: None,
+            last_updated: crate::dates::parse_timestamp(updated),
+            last_pulled: None,
+            last_pushed: None,
+            tag_status: None,
+            source: "sample".into(),
+            captured_at: Utc::now(),
+            carried_forward: false,
+        }
+    }
+
+    #[test]
+    fn latest_wins_and_its_amd64_digest_is_used() {
+        let tags = [
+            tag("latest", "arm64", "sha256:arm", "2021-01-01T00:00:00Z"),
+            tag("latest", "amd64", "sha256:amd", "2021-01-01T00:00:00Z"),
+            tag("8.0", "amd64", "sha256:new", "2021-06-01T00:00:00Z"),
+        ];
+        assert_eq!(
+            choose_tag(&tags),
+            Some(("latest".into(), "latest".into(), Some("sha256:amd".into())))
+        );
+    }
+
+    #[test]
+    fn without_latest_the_most_recently_updated_tag_is_chosen_and_said() {
+        let tags = [
+            tag("7.1", "amd64", "sha256:a", "2021-01-01T00:00:00Z"),
+            tag("7.2", "amd64", "sha256:b", "2021-06-01T00:00:00Z"),
+        ];
+        let (t, why, d) = choose_tag(&tags).unwrap();
+        assert_eq!((t.as_str(), d.as_deref()), ("7.2", Some("sha256:b")));
+        assert!(
+            why.contains("no latest tag") && why.contains("2021-06-01"),
+            "{why}"
+        );
+        assert_eq!(choose_tag(&[]), None);
+    }
+
+    #[test]
+    fn db_references_split_into_host_repository_and_tag() {
+        let s = |t: &str| split_reference(t).unwrap();
+        assert_eq!(
+            s("127.0.0.1:5000/aquasec/trivy-db:2"),
+            (
+                "127.0.0.1:5000".into(),
+                "aquasec/trivy-db".into(),
+                "2".into()
+            )
+        );
+        assert_eq!(
+            s("mirror.gcr.io/aquasec/trivy-db"),
+            (
+                "mirror.gcr.io".into(),
+                "aquasec/trivy-db".into(),
+                "2".into()
+            )
+        );
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(s(&format!("ghcr.io/aquasecurity/trivy-db@{d}")).2, d);
+        assert_eq!(s("aquasec/trivy-db:2").0, "docker.io");
+        for bad in ["", "https://ghcr.io/x", "ghcr.io/x@sha256:short", "a b/c"] {
+            let e = split_reference(bad).unwrap_err();
+            assert!(e.to_string().contains("--db-repository"), "{e}");
+        }
+    }
+
+    #[test]
+    fn release_keys_match_the_eol_table() {
+        assert_eq!(release_key("debian", "10.10"), "10");
+        assert_eq!(release_key("alpine", "3.14.1"), "3.14");
+        assert_eq!(release_key("ubuntu", "20.04"), "20.04");
+        assert_eq!(release_key("centos", "8.3.2011"), "8");
+    }
+}
