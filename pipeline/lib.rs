@@ -29,6 +29,7 @@ pub mod hub;
 pub mod io;
 pub mod library_file;
 pub mod notice;
+pub mod public_data;
 pub mod reference;
 pub mod sample;
 pub mod stages;

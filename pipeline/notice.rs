@@ -862,17 +862,8 @@ mod tests {
 
     // ---- real data: docker-library/docs as of 2021-08-24 ----
 
-    fn data_dir() -> Option<PathBuf> {
-        let dir = PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/data/docker-library-docs"
-        ));
-        if dir.is_dir() {
-            Some(dir)
-        } else {
-            eprintln!("skipping: {} is missing", dir.display());
-            None
-        }
+    fn data_dir(test: &str) -> Option<PathBuf> {
+        crate::public_data::require(test, "docker-library-docs")
     }
 
     /// `(name, deprecation_notice)` of every row; None for rows not marked deprecated.
@@ -1001,7 +992,9 @@ mod tests {
 
     #[test]
     fn catalog_notices_give_the_expected_targets() {
-        let Some(dir) = data_dir() else { return };
+        let Some(dir) = data_dir("notice::catalog_notices_give_the_expected_targets") else {
+            return;
+        };
         let notices = catalog_notices(&dir);
         let table = expectations();
         for (name, text) in &notices {
@@ -1020,7 +1013,9 @@ mod tests {
 
     #[test]
     fn readmes_carry_a_notice_exactly_when_deprecated() {
-        let Some(dir) = data_dir() else { return };
+        let Some(dir) = data_dir("notice::readmes_carry_a_notice_exactly_when_deprecated") else {
+            return;
+        };
         let notices = catalog_notices(&dir);
         let table = expectations();
         let deprecated = [
@@ -1070,7 +1065,9 @@ mod tests {
 
     #[test]
     fn python_readme_has_no_notice() {
-        let Some(dir) = data_dir() else { return };
+        let Some(dir) = data_dir("notice::python_readme_has_no_notice") else {
+            return;
+        };
         let readme = std::fs::read_to_string(dir.join("readme-2021-08-24/python.md")).unwrap();
         assert!(
             readme.contains("# Quick reference"),
@@ -1081,7 +1078,9 @@ mod tests {
 
     #[test]
     fn swarm_readme_notice_is_the_quote_only() {
-        let Some(dir) = data_dir() else { return };
+        let Some(dir) = data_dir("notice::swarm_readme_notice_is_the_quote_only") else {
+            return;
+        };
         let readme = std::fs::read_to_string(dir.join("readme-2021-08-24/swarm.md")).unwrap();
         let notice = find_notice(&readme).unwrap();
         assert!(

@@ -244,13 +244,16 @@ mod tests {
 
     #[test]
     fn real_list_and_tag_captures_deserialize() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/hub-api");
-        let Ok(list) = std::fs::read_to_string(format!(
-            "{dir}/list-namespace-repositories.bbot-fixture.json"
-        )) else {
-            eprintln!("shared data missing; skipped");
+        let Some(dir) =
+            crate::public_data::require("hub::real_list_and_tag_captures_deserialize", "hub-api")
+        else {
             return;
         };
+        let dir = dir.display();
+        let list = std::fs::read_to_string(format!(
+            "{dir}/list-namespace-repositories.bbot-fixture.json"
+        ))
+        .unwrap();
         let page: Page<RepoItem> = serde_json::from_str(&list).unwrap();
         assert_eq!(page.count, Some(2));
         assert_eq!(page.results[0].name, "helloworld");

@@ -346,19 +346,16 @@ pub fn status_name(code: i64) -> &'static str {
 mod tests {
     use super::*;
 
-    fn golden(rel: &str) -> Option<Vec<u8>> {
-        std::fs::read(format!(
-            "{}/../shared/data/trivy-reports/{rel}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .ok()
-    }
-
     #[test]
     fn reads_both_schemas_of_the_real_golden_reports() {
-        let Some(legacy) = golden("v0.19.2/alpine-39.json.golden") else {
-            panic!("../shared/data/trivy-reports is missing");
+        let Some(dir) = crate::public_data::require(
+            "trivy::reads_both_schemas_of_the_real_golden_reports",
+            "trivy-reports",
+        ) else {
+            return;
         };
+        let golden = |rel: &str| std::fs::read(dir.join(rel)).ok();
+        let legacy = golden("v0.19.2/alpine-39.json.golden").unwrap();
         let r = parse_report(&legacy).unwrap();
         assert_eq!(r.schema, "legacy");
         assert_eq!(r.os_family.as_deref(), Some("alpine"));
