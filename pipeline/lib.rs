@@ -30,6 +30,7 @@ pub mod io;
 pub mod library_file;
 pub mod notice;
 pub mod public_data;
+pub mod reliability;
 pub mod reference;
 pub mod sample;
 pub mod stages;
