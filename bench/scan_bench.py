@@ -70,7 +70,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hubaudit", default="./target/debug/hubaudit")
     ap.add_argument("--trivy", default=".tools/venv/bin/trivy")
-    ap.add_argument("--capture", default="datasets/sample/build")
+    ap.add_argument("--capture", default="datasets/sample-capture")
     ap.add_argument("--work", default="target/bench/scan")
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()

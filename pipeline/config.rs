@@ -2,7 +2,8 @@
 //!
 //! Precedence, lowest first: built-in defaults, the TOML file (strict: an unknown key is an
 //! error naming it), `HUBAUDIT_*` environment variables, command-line flags (applied by
-//! `main.rs`). Secrets never live here: the Hub token is read from the environment by
+//! `main.rs`). The file is `--config FILE`, else `$HUBAUDIT_CONFIG`, else `hubaudit.toml` in the
+//! working folder, else none: an installed binary needs no file. Secrets never live here: the Hub token is read from the environment by
 //! [`hub_token`] only, and is neither logged nor written anywhere.
 
 use std::path::{Path, PathBuf};
@@ -10,6 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+
+/// Environment variable naming the configuration file (after `--config`, before
+/// `./hubaudit.toml`).
+pub const CONFIG_ENV: &str = "HUBAUDIT_CONFIG";
 
 /// Environment variable holding a Docker Hub access token (personal access token or JWT).
 pub const HUB_TOKEN_ENV: &str = "HUBAUDIT_HUB_TOKEN";
@@ -101,8 +106,9 @@ pub struct HubConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReportConfig {
-    /// Folder of committed reference facts (the published study's figures, deprecation dates).
-    pub reference: PathBuf,
+    /// A folder overriding the reference facts compiled into hubaudit (the published study's
+    /// figures, deprecation dates, EOL dates) file by file; unset: the compiled-in copies.
+    pub reference: Option<PathBuf>,
     /// Images with more fixable vulnerabilities than this go to `vulnerable.csv`.
     pub threshold: u32,
     /// Days a pull-count capture may lie before a window date before it is flagged approximate.
@@ -139,7 +145,7 @@ impl Default for HubConfig {
 impl Default for ReportConfig {
     fn default() -> Self {
         ReportConfig {
-            reference: PathBuf::from("datasets/reference"),
+            reference: None,
             threshold: 50,
             tolerance_days: 2,
         }
@@ -147,15 +153,24 @@ impl Default for ReportConfig {
 }
 
 impl Config {
-    /// Loads `path` if given (it must exist), else `hubaudit.toml` in the current folder if it
-    /// exists, else the defaults; then applies the environment overrides.
+    /// Finds the configuration: `path` (`--config`) if given, else `$HUBAUDIT_CONFIG`, else
+    /// `hubaudit.toml` in the working folder if it exists, else the defaults (a named file must
+    /// exist); then applies the environment overrides.
     pub fn load(path: Option<&Path>) -> Result<Config> {
-        let mut config = match path {
-            Some(p) => Config::from_file(p)?,
-            None if Path::new("hubaudit.toml").exists() => {
+        let from_env = std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty());
+        let mut config = match (path, from_env) {
+            (Some(p), _) => Config::from_file(p)?,
+            (None, Some(p)) => Config::from_file(Path::new(&p)).map_err(|e| match e {
+                Error::Io { path, source } => Error::Config {
+                    origin: format!("{CONFIG_ENV}={}", path.display()),
+                    message: source.to_string(),
+                },
+                other => other,
+            })?,
+            (None, None) if Path::new("hubaudit.toml").exists() => {
                 Config::from_file(Path::new("hubaudit.toml"))?
             }
-            None => Config::default(),
+            (None, None) => Config::default(),
         };
         config.apply_env(|k| std::env::var(k).ok())?;
         config.validate()?;

@@ -15,7 +15,8 @@ pub mod exit {
     pub const PARTIAL: i32 = 1;
     /// An outside system (the Hub, a registry, Trivy) failed beyond the retry budget.
     pub const UPSTREAM: i32 = 2;
-    /// Bad input: arguments, configuration, dates, missing or corrupt input files.
+    /// Bad input: arguments, configuration, dates, missing or corrupt input files (a damaged
+    /// partition among them).
     pub const INPUT: i32 = 3;
     /// Local I/O or an internal error (disk full, permission denied, a bug).
     pub const INTERNAL: i32 = 5;
@@ -40,18 +41,23 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A data file could not be decoded or encoded (Parquet, Arrow, JSON, CSV).
+    /// Input data could not be decoded: a corrupt or truncated file, or one that is not what
+    /// it should be (Parquet, Arrow, JSON, CSV, TOML). Bad input: exit 3.
     #[error("{context}: {message}")]
     Data { context: String, message: String },
+    /// Something that cannot fail on good code did (encoding a batch we built, compressing in
+    /// memory): a bug, exit 5.
+    #[error("internal error {context}: {message}")]
+    Internal { context: String, message: String },
 }
 
 impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Input(_) | Error::Config { .. } => exit::INPUT,
+            Error::Input(_) | Error::Config { .. } | Error::Data { .. } => exit::INPUT,
             Error::Upstream { .. } => exit::UPSTREAM,
-            Error::Io { .. } | Error::Data { .. } => exit::INTERNAL,
+            Error::Io { .. } | Error::Internal { .. } => exit::INTERNAL,
         }
     }
 
@@ -63,9 +69,17 @@ impl Error {
         }
     }
 
-    /// A decoding or encoding error, with what was being read or written.
+    /// A decoding error, with what was being read.
     pub fn data(context: impl Into<String>, message: impl std::fmt::Display) -> Self {
         Error::Data {
+            context: context.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// An encoding failure of data this program built, with what was being written.
+    pub fn internal(context: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Error::Internal {
             context: context.into(),
             message: message.to_string(),
         }

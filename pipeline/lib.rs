@@ -30,12 +30,13 @@ pub mod io;
 pub mod library_file;
 pub mod notice;
 pub mod public_data;
-pub mod reliability;
 pub mod reference;
+pub mod reliability;
 pub mod sample;
 pub mod stages;
 pub mod svg;
 pub mod tables;
 pub mod trivy;
+pub mod verify;
 
 pub use error::{Error, Result};

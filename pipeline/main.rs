@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use hubaudit::config::{self, Config};
 use hubaudit::error::{exit, Error, Result};
 use hubaudit::sample::replay::{Capture, Fault, Knobs, ReplayHub};
-use hubaudit::sample::World;
+use hubaudit::sample::{default_capture_dir, World};
 use hubaudit::stages::{backfill, extract_hub, join, pull_counts, report, scan};
 use hubaudit::{catalog, dates, trivy};
 
@@ -19,8 +19,10 @@ Exit codes:
   1  partial: the stage finished but some items failed (they are rows with a status)
   2  an outside system (Docker Hub, a registry, Trivy) failed beyond the retry budget;
      nothing was written for the snapshot
-  3  bad input: arguments, configuration, dates, missing or corrupt input files
-  5  local I/O or internal error
+  3  bad input: arguments, configuration, dates, missing or corrupt input files (a damaged
+     partition, named)
+  5  local I/O or internal error (a full disk says so: No space left on device)
+  141 the output pipe was closed (e.g. `| head`); the work itself finished
 
 Secrets: a Docker Hub token is read from HUBAUDIT_HUB_TOKEN only (never from flags or files).
 Quick start on the offline sample world: `just run`, then open datasets/4_report/2021-08-24/index.html";
@@ -33,7 +35,8 @@ Quick start on the offline sample world: `just run`, then open datasets/4_report
 #[derive(Parser, Debug)]
 #[command(name = "hubaudit", version, after_help = AFTER_HELP, max_term_width = 100)]
 struct Cli {
-    /// Configuration file (default: ./hubaudit.toml when present). Unknown keys are errors.
+    /// Configuration file [default: $HUBAUDIT_CONFIG, else ./hubaudit.toml when present, else
+    /// built-in defaults]. Unknown keys are errors.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -91,6 +94,16 @@ enum Command {
         /// Days between snapshots, e.g. 1d or 7d
         #[arg(long, default_value = "1d", value_name = "Nd")]
         every: String,
+    },
+    /// Check every partition and stored inventory and DB; name each one that is damaged.
+    ///
+    /// A partition is intact when its manifest parses and its data file has the recorded size,
+    /// sha256 and row count. Exits 3 when anything is damaged (re-run the stage that writes
+    /// it, for that snapshot), 0 otherwise. Unfinished writes under DATASETS/.tmp are listed.
+    Verify {
+        /// Dataset root folder [default: datasets]
+        #[arg(long, value_name = "DIR")]
+        datasets: Option<PathBuf>,
     },
     /// List the snapshot dates of every dataset.
     Snapshots {
@@ -218,12 +231,13 @@ struct ReportArgs {
 
 #[derive(Subcommand, Debug)]
 enum SampleCommand {
-    /// Turn the spec (datasets/sample) into a replay capture folder.
+    /// Turn the spec into a replay capture folder (Hub responses, image tarballs, Trivy DB).
     Build {
-        /// Spec folder holding world.toml, images.csv, notices.toml
-        #[arg(long, default_value = "datasets/sample", value_name = "DIR")]
-        spec: PathBuf,
-        /// Capture folder to write [default: SPEC/build]
+        /// Spec folder holding world.toml, images.csv, notices.toml, scan.toml [default: the
+        /// spec compiled into hubaudit, from datasets/sample]
+        #[arg(long, value_name = "DIR")]
+        spec: Option<PathBuf>,
+        /// Capture folder to write [default: DATASETS/sample-capture]
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
@@ -232,9 +246,9 @@ enum SampleCommand {
     /// Paths answer under a /YYYY-MM-DD prefix per capture date, e.g.
     /// --hub-url http://127.0.0.1:PORT/2021-08-24, and without prefix for --date.
     Serve {
-        /// Capture folder [default: datasets/sample/build]
-        #[arg(long, default_value = "datasets/sample/build", value_name = "DIR")]
-        capture: PathBuf,
+        /// Capture folder [default: DATASETS/sample-capture]
+        #[arg(long, value_name = "DIR")]
+        capture: Option<PathBuf>,
         /// Port on 127.0.0.1 (0 picks a free one)
         #[arg(long, default_value_t = 0)]
         port: u16,
@@ -265,10 +279,10 @@ enum SampleCommand {
     /// artifact REPO:2 that `hubaudit scan --db-repository HOST/REPO:2` downloads. Credentials
     /// from HUBAUDIT_REGISTRY_USERNAME/HUBAUDIT_REGISTRY_PASSWORD.
     Push {
-        /// Spec folder
-        #[arg(long, default_value = "datasets/sample", value_name = "DIR")]
-        spec: PathBuf,
-        /// Capture folder built from the spec [default: SPEC/build]
+        /// Spec folder [default: the spec compiled into hubaudit]
+        #[arg(long, value_name = "DIR")]
+        spec: Option<PathBuf>,
+        /// Capture folder built from the spec [default: DATASETS/sample-capture]
         #[arg(long, value_name = "DIR")]
         capture: Option<PathBuf>,
         /// Registry HOST[:PORT]
@@ -284,13 +298,35 @@ enum SampleCommand {
     /// Build the capture, serve it on a free port and run every stage for each capture date,
     /// then the report for the last date (what `just run` does).
     Run {
-        /// Spec folder
-        #[arg(long, default_value = "datasets/sample", value_name = "DIR")]
-        spec: PathBuf,
+        /// Spec folder [default: the spec compiled into hubaudit]
+        #[arg(long, value_name = "DIR")]
+        spec: Option<PathBuf>,
         /// Dataset root folder [default: datasets]
         #[arg(long, value_name = "DIR")]
         datasets: Option<PathBuf>,
     },
+}
+
+/// `println!` for the CLI's output: a closed pipe (`hubaudit snapshots | head`) ends the
+/// program quietly with the status a shell reports for a program stopped by SIGPIPE (141),
+/// as `cat` or `ls` do; nothing is lost, since every partition is written before anything is
+/// printed about it. Rust ignores SIGPIPE, so without this the first write panics.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            closed_output(e);
+        }
+    }};
+}
+
+/// Ends the program after a failed write to stdout.
+fn closed_output(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(128 + libc::SIGPIPE);
+    }
+    eprintln!("error: cannot write to standard output: {e}");
+    std::process::exit(exit::INTERNAL);
 }
 
 fn main() -> ExitCode {
@@ -367,7 +403,7 @@ fn run(cli: Cli) -> Result<i32> {
                     reference: config.report.reference.clone(),
                 })?;
             }
-            println!(
+            out!(
                 "backfill: {} date(s), {} written and joined ({} reusing the previous date's commits) in {:.1} s; last date: {} images, {} deprecated, {} removed from the docs but kept",
                 s.dates, s.written.len(), s.reused, started.elapsed().as_secs_f64(), s.last_images, s.last_deprecated, s.last_removed
             );
@@ -375,6 +411,32 @@ fn run(cli: Cli) -> Result<i32> {
                 eprintln!("skipped {skip}");
             }
             Ok(exit::OK)
+        }
+        Command::Verify { datasets } => {
+            let root = datasets.unwrap_or(config.datasets.clone());
+            let r = hubaudit::verify::run(&root)?;
+            for line in &r.damaged {
+                out!("damaged: {line}");
+            }
+            for dir in &r.unfinished {
+                out!(
+                    "unfinished write (ignored by readers; removed by the next write): {}",
+                    dir.display()
+                );
+            }
+            out!(
+                "verify {}: {} partitions, {} inventories, {} stored DBs: {}",
+                root.display(),
+                r.partitions,
+                r.inventories,
+                r.dbs,
+                if r.intact() {
+                    "all intact".to_string()
+                } else {
+                    format!("{} damaged", r.damaged.len())
+                }
+            );
+            Ok(if r.intact() { exit::OK } else { exit::INPUT })
         }
         Command::Snapshots { datasets } => {
             let root = datasets.unwrap_or(config.datasets.clone());
@@ -389,7 +451,7 @@ fn run(cli: Cli) -> Result<i32> {
                         .collect::<Vec<_>>()
                         .join(" ")
                 };
-                println!(
+                out!(
                     "{:<22} {:<28} {list}",
                     ds.id,
                     format!("{}/{}", ds.layer.dir(), ds.name)
@@ -499,7 +561,7 @@ fn scan_options(config: &Config, args: &ScanArgs) -> Result<scan::Options> {
 /// Every stage in order for one snapshot, then the report for its date. `scan_args` says
 /// where images and the Trivy DB come from (defaults: the registry and a downloaded DB).
 fn run_all(config: &Config, opts: &extract_hub::Options, scan_args: &ScanArgs) -> Result<i32> {
-    println!("== {} ==", opts.snapshot);
+    out!("== {} ==", opts.snapshot);
     print_extract(&extract_hub::run(opts)?);
     let mut code = exit::OK;
     let scan_args = ScanArgs {
@@ -534,9 +596,9 @@ fn run_all(config: &Config, opts: &extract_hub::Options, scan_args: &ScanArgs) -
 fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
     match cmd {
         SampleCommand::Build { spec, out } => {
-            let out = out.unwrap_or_else(|| spec.join("build"));
-            let files = World::load(&spec)?.build_capture(&out)?;
-            println!("sample capture: {files} files in {}", out.display());
+            let out = out.unwrap_or_else(|| default_capture_dir(&config.datasets));
+            let files = World::load_or_embedded(spec.as_deref())?.build_capture(&out)?;
+            out!("sample capture: {files} files in {}", out.display());
             Ok(exit::OK)
         }
         SampleCommand::Serve {
@@ -565,14 +627,15 @@ fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
                     .map(|d| dates::parse_date("--date", d))
                     .transpose()?,
             };
-            let capture = Capture::load(&capture)?;
+            let capture =
+                Capture::load(&capture.unwrap_or_else(|| default_capture_dir(&config.datasets)))?;
             let dates: Vec<String> = capture.meta.dates.iter().map(|d| d.to_string()).collect();
             let hub = ReplayHub::start(capture, knobs, port)?;
-            println!("replay Hub listening on {} (SAMPLE DATA)", hub.url());
+            out!("replay Hub listening on {} (SAMPLE DATA)", hub.url());
             for d in &dates {
-                println!("  --hub-url {}/{d}", hub.url());
+                out!("  --hub-url {}/{d}", hub.url());
             }
-            println!("stop with Ctrl-C");
+            out!("stop with Ctrl-C");
             hub.wait();
             Ok(exit::OK)
         }
@@ -583,8 +646,8 @@ fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
             date,
             db_repository,
         } => {
-            let world = World::load(&spec)?;
-            let capture = capture.unwrap_or_else(|| spec.join("build"));
+            let world = World::load_or_embedded(spec.as_deref())?;
+            let capture = capture.unwrap_or_else(|| default_capture_dir(&config.datasets));
             let client = hubaudit::io::registry::Registry::new(
                 &registry,
                 config::registry_credentials(|k| std::env::var(k).ok())?,
@@ -598,9 +661,11 @@ fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
                     hubaudit::sample::push::push_images(&world, &capture, d, &client, &|_, _| {
                         true
                     })?;
-                println!(
+                out!(
                     "pushed {d}: {} tags, {} blobs, {} manifests to {registry} (SAMPLE DATA)",
-                    p.tags, p.blobs, p.manifests
+                    p.tags,
+                    p.blobs,
+                    p.manifests
                 );
             }
             let digest = hubaudit::sample::push::push_db(
@@ -609,21 +674,21 @@ fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
                 &db_repository,
                 "2",
             )?;
-            println!("pushed the sample Trivy DB as {registry}/{db_repository}:2 ({digest})");
+            out!("pushed the sample Trivy DB as {registry}/{db_repository}:2 ({digest})");
             Ok(exit::OK)
         }
         SampleCommand::Run { spec, datasets } => {
-            let world = World::load(&spec)?;
-            let out = spec.join("build");
+            let world = World::load_or_embedded(spec.as_deref())?;
+            let datasets = datasets.unwrap_or(config.datasets.clone());
+            let out = default_capture_dir(&datasets);
             let files = world.build_capture(&out)?;
-            println!(
+            out!(
                 "sample world: {} images, {files} capture files in {} (SAMPLE DATA)",
                 world.images.len(),
                 out.display()
             );
             let hub = ReplayHub::start(Capture::load(&out)?, Knobs::default(), 0)?;
-            println!("replay Hub on {}", hub.url());
-            let datasets = datasets.unwrap_or(config.datasets.clone());
+            out!("replay Hub on {}", hub.url());
             let mut last = None;
             let mut code = exit::OK;
             for date in &world.meta.captures {
@@ -647,11 +712,12 @@ fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
             }
             if let Some(d) = last {
                 // the study's download window, as in the published table
-                let study = hubaudit::reference::load_study(&config.report.reference)?;
+                let study = hubaudit::reference::load_study(config.report.reference.as_deref())?;
                 let window = (study.study.window_start, study.study.window_end);
-                println!(
+                out!(
                     "\n== report {d} with the study's window {}..{} ==",
-                    window.0, window.1
+                    window.0,
+                    window.1
                 );
                 print_report(&report::run(&report::Options {
                     datasets: datasets.clone(),
@@ -661,7 +727,7 @@ fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
                     window: Some(window),
                     tolerance_days: config.report.tolerance_days,
                 })?);
-                println!(
+                out!(
                     "\nreport: {}",
                     catalog::report_dir(&datasets, d)
                         .join("index.html")
@@ -691,11 +757,14 @@ fn print_extract(s: &extract_hub::Summary) {
         .snapshot
         .map(|d: NaiveDate| d.to_string())
         .unwrap_or_default();
-    println!(
+    out!(
         "extract-hub {snapshot}: {} repositories ({} deprecated), {} tag rows; source {}",
-        s.repositories, s.deprecated, s.tags, s.source
+        s.repositories,
+        s.deprecated,
+        s.tags,
+        s.source
     );
-    println!(
+    out!(
         "  requests: {} ({} HTTP exchanges incl. retries); details fetched {}, carried forward {}{}",
         s.requests,
         s.attempts,
@@ -713,11 +782,11 @@ fn print_scan(s: &scan::Summary) {
         .snapshot
         .map(|d: NaiveDate| d.to_string())
         .unwrap_or_default();
-    println!(
+    out!(
         "scan {snapshot}: {} images: {} ok, {} failed, {} timed out, {} without tags; {} image analyses, {} SBOM rescans, {} from reports",
         s.images, s.ok, s.failed, s.timed_out, s.no_tag, s.analyses, s.sbom_rescans, s.from_reports
     );
-    println!(
+    out!(
         "  findings: {} ({} fixable); {} layer analyses; trivy {} with DB updated {}",
         s.findings,
         s.fixable,
@@ -730,7 +799,7 @@ fn print_scan(s: &scan::Summary) {
         s.provenance.db_updated_at.as_deref().unwrap_or("-")
     );
     if let Some(db) = &s.db {
-        println!(
+        out!(
             "  DB {} ({} bytes{}){}",
             db.digest,
             db.bytes,
@@ -766,7 +835,7 @@ fn join_options(config: &Config, args: &WriteArgs) -> Result<join::Options> {
 }
 
 fn print_pulls(s: &pull_counts::Summary) {
-    println!(
+    out!(
         "pull-counts {}: {} repositories in {} request(s); {} at the 2147483647 cap; source {}",
         s.snapshot.map(|d| d.to_string()).unwrap_or_default(),
         s.repositories,
@@ -780,7 +849,7 @@ fn print_pulls(s: &pull_counts::Summary) {
 }
 
 fn print_join(s: &join::Summary) {
-    println!(
+    out!(
         "join {}: {} images ({} with a scan{}), {} findings, {} pull points, {} rejects{}",
         s.snapshot.map(|d| d.to_string()).unwrap_or_default(),
         s.images,
@@ -798,7 +867,7 @@ fn print_join(s: &join::Summary) {
 }
 
 fn print_report(s: &report::Summary) {
-    println!(
+    out!(
         "report: {} (images snapshot {}): {} deprecated; vs study: {} both, {} only ours, {} only study; {} over the threshold{}; {} window rows{}",
         s.dir.display(),
         s.snapshot,

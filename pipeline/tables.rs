@@ -229,14 +229,14 @@ pub fn read_repositories(
     root: &std::path::Path,
     snapshot: chrono::NaiveDate,
 ) -> Result<Vec<RepoRow>> {
-    let path = catalog::partition_file(root, &catalog::REPOSITORIES, snapshot);
+    let path = crate::io::partition::verified_file(root, &catalog::REPOSITORIES, snapshot)?;
     let batch = pq::read_batch(&path, &catalog::repositories_schema())?;
     repositories_from(&batch, &path.display().to_string())
 }
 
 /// Reads a staged partition of tags.
 pub fn read_tags(root: &std::path::Path, snapshot: chrono::NaiveDate) -> Result<Vec<TagRow>> {
-    let path = catalog::partition_file(root, &catalog::TAGS, snapshot);
+    let path = crate::io::partition::verified_file(root, &catalog::TAGS, snapshot)?;
     let batch = pq::read_batch(&path, &catalog::tags_schema())?;
     tags_from(&batch, &path.display().to_string())
 }
@@ -414,7 +414,7 @@ pub fn scans_from(batch: &RecordBatch, context: &str) -> Result<Vec<ScanRow>> {
 
 /// Reads a staged partition of scans.
 pub fn read_scans(root: &std::path::Path, snapshot: chrono::NaiveDate) -> Result<Vec<ScanRow>> {
-    let path = catalog::partition_file(root, &catalog::SCANS, snapshot);
+    let path = crate::io::partition::verified_file(root, &catalog::SCANS, snapshot)?;
     let batch = pq::read_batch(&path, &catalog::scans_schema())?;
     scans_from(&batch, &path.display().to_string())
 }
@@ -430,7 +430,7 @@ pub struct FindingRow {
 
 /// Reads a staged partition of findings.
 pub fn read_findings(root: &std::path::Path, snapshot: NaiveDate) -> Result<Vec<FindingRow>> {
-    let path = catalog::partition_file(root, &catalog::FINDINGS, snapshot);
+    let path = crate::io::partition::verified_file(root, &catalog::FINDINGS, snapshot)?;
     let batch = pq::read_batch(&path, &catalog::findings_schema())?;
     let c = Columns::new(&batch, path.display().to_string());
     let s = |n: &str| c.strings(n);

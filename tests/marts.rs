@@ -5,13 +5,13 @@ use hubaudit::io::parquet::{read_batch, Columns};
 use hubaudit::sample::replay::Knobs;
 use hubaudit::stages::{extract_hub, join, pull_counts, report};
 
-use crate::util::{csv_rows, date, repo, report_options, Workdir};
+use crate::util::{csv_rows, date, report_options, Workdir};
 
 fn join_opts(w: &Workdir, d: &str) -> join::Options {
     join::Options {
         datasets: w.datasets(),
         snapshot: date(d),
-        reference: repo().join("datasets/reference"),
+        reference: None,
     }
 }
 

@@ -3,7 +3,7 @@
 use hubaudit::sample::replay::Knobs;
 use hubaudit::stages::{extract_hub, join, report};
 
-use crate::util::{csv_rows, date, repo, report_options, Workdir};
+use crate::util::{csv_rows, date, report_options, Workdir};
 
 fn options(w: &Workdir, d: &str) -> report::Options {
     report_options(w, d)
@@ -17,7 +17,7 @@ fn catalog_and_marts(w: &Workdir, dates: &[&str]) {
         join::run(&join::Options {
             datasets: w.datasets(),
             snapshot: date(d),
-            reference: repo().join("datasets/reference"),
+            reference: None,
         })
         .unwrap();
     }

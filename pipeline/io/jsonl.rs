@@ -18,7 +18,7 @@ pub fn write_gz<'a>(
     let mut n = 0;
     for line in lines {
         serde_json::to_writer(&mut gz, line)
-            .map_err(|e| Error::data(path.display().to_string(), e))?;
+            .map_err(|e| Error::internal(path.display().to_string(), e))?;
         gz.write_all(b"\n").map_err(|e| Error::io(path, e))?;
         n += 1;
     }

@@ -30,10 +30,24 @@ pub fn write_batch(path: &Path, batch: &RecordBatch) -> Result<u64> {
         .build();
     let ctx = || path.display().to_string();
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))
-        .map_err(|e| Error::data(ctx(), e))?;
-    writer.write(batch).map_err(|e| Error::data(ctx(), e))?;
-    writer.close().map_err(|e| Error::data(ctx(), e))?;
+        .map_err(|e| Error::internal(ctx(), e))?;
+    writer.write(batch).map_err(|e| write_error(path, e))?;
+    writer.close().map_err(|e| write_error(path, e))?;
     Ok(batch.num_rows() as u64)
+}
+
+/// A failed Parquet write: an I/O error (a full disk) keeps its kind, so it says "No space
+/// left on device" and exits 5 like any local I/O error; anything else is a bug.
+fn write_error(path: &Path, e: parquet::errors::ParquetError) -> Error {
+    match e {
+        parquet::errors::ParquetError::External(inner) => {
+            match inner.downcast::<std::io::Error>() {
+                Ok(io) => Error::io(path, *io),
+                Err(other) => Error::internal(path.display().to_string(), other),
+            }
+        }
+        other => Error::internal(path.display().to_string(), other),
+    }
 }
 
 /// Reads a whole Parquet file into one batch, checking it has the expected columns.
@@ -69,7 +83,7 @@ pub fn read_batch(path: &Path, expected: &SchemaRef) -> Result<RecordBatch> {
 
 /// Builds a batch from columns in schema order.
 pub fn batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
-    RecordBatch::try_new(schema, columns).map_err(|e| Error::data("building a record batch", e))
+    RecordBatch::try_new(schema, columns).map_err(|e| Error::internal("building a record batch", e))
 }
 
 /// A string column.

@@ -34,6 +34,9 @@ pub struct Manifest {
     pub file: String,
     /// Bytes of the data file.
     pub bytes: u64,
+    /// `sha256` of the data file (hex): readers check it, so a file truncated or changed after
+    /// its manifest was written is named instead of read.
+    pub sha256: String,
     /// Column names and Arrow types (empty for raw captures).
     pub schema: Vec<(String, String)>,
     /// Where the rows came from (`hub`, `sample`, `backfill`) and from which URL or path.
@@ -76,12 +79,14 @@ pub fn write_partition(
         let bytes = std::fs::metadata(&data)
             .map_err(|e| Error::io(&data, e))?
             .len();
+        let sha256 = sha256_file(&data)?;
         let manifest = Manifest {
             dataset: ds.id.into(),
             snapshot: snapshot.to_string(),
             rows,
             file: ds.file.into(),
             bytes,
+            sha256,
             schema: ds
                 .schema
                 .map(|s| {
@@ -204,9 +209,71 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     fsync_dir(parent)
 }
 
+/// The sha256 (hex) of a file's contents.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut f, &mut hasher).map_err(|e| Error::io(path, e))?;
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// The data file of the partition of `ds` for `snapshot`, after checking it against its
+/// manifest (the size, then the sha256). A file that differs is bad input naming the
+/// partition and the fix; it is never read.
+pub fn verified_file(root: &Path, ds: &Dataset, snapshot: NaiveDate) -> Result<PathBuf> {
+    let dir = catalog::partition_dir(root, ds, snapshot);
+    let path = dir.join(ds.file);
+    let manifest = read_manifest(root, ds, snapshot)?;
+    check_file(&path, &manifest).map_err(|why| {
+        Error::data(
+            format!("partition {}", dir.display()),
+            format!(
+                "{why}: the partition is damaged; re-run the stage that writes {} for {snapshot} (see `hubaudit verify`)",
+                ds.id
+            ),
+        )
+    })?;
+    Ok(path)
+}
+
+/// Whether `path` has the size and sha256 its manifest records; the mismatch in words.
+pub fn check_file(path: &Path, manifest: &serde_json::Value) -> std::result::Result<(), String> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let bytes = std::fs::metadata(path)
+        .map_err(|e| format!("{name}: {e}"))?
+        .len();
+    let want_bytes = manifest["bytes"].as_u64();
+    if want_bytes != Some(bytes) {
+        return Err(format!(
+            "{name} holds {bytes} bytes, its manifest says {}",
+            want_bytes.map_or("nothing".to_string(), |b| b.to_string())
+        ));
+    }
+    let Some(want) = manifest["sha256"].as_str() else {
+        return Err(format!(
+            "the manifest of {name} records no sha256 (written by an older hubaudit)"
+        ));
+    };
+    let got = sha256_file(path).map_err(|e| e.to_string())?;
+    if got != want {
+        return Err(format!(
+            "{name} has sha256 {got}, its manifest says {want} (changed after it was written)"
+        ));
+    }
+    Ok(())
+}
+
 /// Reads a partition's manifest as JSON.
 pub fn read_manifest(root: &Path, ds: &Dataset, snapshot: NaiveDate) -> Result<serde_json::Value> {
     let path = catalog::partition_dir(root, ds, snapshot).join(MANIFEST);
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Input(format!(
+            "no {} partition for {snapshot} in {} (no {MANIFEST}); run the stage that writes it first",
+            ds.id,
+            root.display()
+        )),
+        _ => Error::io(&path, e),
+    })?;
     serde_json::from_str(&text).map_err(|e| Error::data(path.display().to_string(), e))
 }

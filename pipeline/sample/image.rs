@@ -190,10 +190,10 @@ impl Layer {
         let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(&tar)
             .and_then(|_| gz.try_finish())
-            .map_err(|e| Error::data("gzip of a sample layer", e))?;
+            .map_err(|e| Error::internal("gzip of a sample layer", e))?;
         let gz = gz
             .finish()
-            .map_err(|e| Error::data("gzip of a sample layer", e))?;
+            .map_err(|e| Error::internal("gzip of a sample layer", e))?;
         Ok(Layer {
             diff_id: sha256_digest(&tar),
             tar,
@@ -330,10 +330,10 @@ fn tar_of<'a>(files: impl Iterator<Item = (&'a str, &'a [u8])>) -> Result<Vec<u8
         h.set_gid(0);
         h.set_entry_type(tar::EntryType::Regular);
         b.append_data(&mut h, path, data)
-            .map_err(|e| Error::data("tar of a sample layer", e))?;
+            .map_err(|e| Error::internal("tar of a sample layer", e))?;
     }
     b.into_inner()
-        .map_err(|e| Error::data("tar of a sample layer", e))
+        .map_err(|e| Error::internal("tar of a sample layer", e))
 }
 
 #[cfg(test)]

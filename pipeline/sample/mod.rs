@@ -296,19 +296,68 @@ fn package_files(
     }
 }
 
-/// The default spec folder.
-pub fn default_spec_dir() -> PathBuf {
-    PathBuf::from("datasets/sample")
+/// The spec files compiled into the binary.
+const EMBEDDED_SPEC: [(&str, &str); 4] = [
+    (
+        "world.toml",
+        include_str!("../../datasets/sample/world.toml"),
+    ),
+    (
+        "images.csv",
+        include_str!("../../datasets/sample/images.csv"),
+    ),
+    (
+        "notices.toml",
+        include_str!("../../datasets/sample/notices.toml"),
+    ),
+    ("scan.toml", include_str!("../../datasets/sample/scan.toml")),
+];
+
+/// The default capture folder of a dataset root: `DATASETS/sample-capture`.
+pub fn default_capture_dir(datasets: &Path) -> PathBuf {
+    datasets.join("sample-capture")
 }
 
 impl World {
     /// Loads and checks a spec folder.
     pub fn load(dir: &Path) -> Result<World> {
-        let read = |name: &str| {
-            let p = dir.join(name);
-            std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))
-        };
-        let ctx = |name: &str| dir.join(name).display().to_string();
+        World::from_files(
+            |name| {
+                let p = dir.join(name);
+                std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))
+            },
+            |name| dir.join(name).display().to_string(),
+        )
+    }
+
+    /// The spec compiled into the binary (`datasets/sample/` of its checkout), so an installed
+    /// `hubaudit` runs the sample world from any folder.
+    pub fn embedded() -> Result<World> {
+        World::from_files(
+            |name| {
+                EMBEDDED_SPEC
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, text)| text.to_string())
+                    .ok_or_else(|| Error::data("embedded sample spec", format!("no {name}")))
+            },
+            |name| format!("embedded sample spec {name}"),
+        )
+    }
+
+    /// `load` from a folder, else the embedded spec.
+    pub fn load_or_embedded(dir: Option<&Path>) -> Result<World> {
+        match dir {
+            Some(d) => World::load(d),
+            None => World::embedded(),
+        }
+    }
+
+    /// Parses and checks the four spec files; `read` gives a file's text, `ctx` names it.
+    fn from_files(
+        read: impl Fn(&str) -> Result<String>,
+        ctx: impl Fn(&str) -> String,
+    ) -> Result<World> {
         let meta: WorldToml = toml::from_str(&read("world.toml")?)
             .map_err(|e| Error::data(ctx("world.toml"), e.message()))?;
         #[derive(Deserialize)]

@@ -134,7 +134,7 @@ impl FaultProxy {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .build()
-            .map_err(|e| Error::data("building the proxy's HTTP client", e))?;
+            .map_err(|e| Error::internal("building the proxy's HTTP client", e))?;
         let state = Arc::new(State {
             upstream: url.as_str().trim_end_matches('/').to_string(),
             http,

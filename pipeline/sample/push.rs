@@ -200,14 +200,14 @@ fn db_archive(db: &Path) -> Result<Vec<u8>> {
         h.set_mtime(0);
         h.set_entry_type(tar::EntryType::Regular);
         tar.append_data(&mut h, name, bytes.as_slice())
-            .map_err(|e| Error::data(db.display().to_string(), e))?;
+            .map_err(|e| Error::internal(db.display().to_string(), e))?;
     }
     let tar = tar
         .into_inner()
-        .map_err(|e| Error::data(db.display().to_string(), e))?;
+        .map_err(|e| Error::internal(db.display().to_string(), e))?;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&tar)
-        .map_err(|e| Error::data(db.display().to_string(), e))?;
+        .map_err(|e| Error::internal(db.display().to_string(), e))?;
     gz.finish()
-        .map_err(|e| Error::data(db.display().to_string(), e))
+        .map_err(|e| Error::internal(db.display().to_string(), e))
 }

@@ -124,7 +124,7 @@ pub fn sign_jwt(key: &EcdsaKeyPair, header: &Value, claims: &Value) -> Result<St
     );
     let signature = key
         .sign(&SystemRandom::new(), input.as_bytes())
-        .map_err(|_| Error::data("signing a sample token", "ECDSA signing failed"))?;
+        .map_err(|_| Error::internal("signing a sample token", "ECDSA signing failed"))?;
     Ok(format!(
         "{input}.{}",
         URL_SAFE_NO_PAD.encode(signature.as_ref())

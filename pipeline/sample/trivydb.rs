@@ -106,8 +106,8 @@ impl AdvisoryDb {
     /// Writes `cache_dir/db/trivy.db` and `metadata.json` (UpdatedAt = `updated_at`).
     pub fn write(&self, cache_dir: &Path, updated_at: DateTime<Utc>) -> Result<()> {
         let db = cache_dir.join("db");
-        let bytes =
-            bolt::write(&self.to_bucket()).map_err(|e| Error::data(db.display().to_string(), e))?;
+        let bytes = bolt::write(&self.to_bucket())
+            .map_err(|e| Error::internal(db.display().to_string(), e))?;
         write_file_atomic(&db.join("trivy.db"), &bytes)?;
         let ts = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
         let meta = serde_json::json!({

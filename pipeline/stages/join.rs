@@ -27,7 +27,7 @@ pub struct Options {
     pub datasets: PathBuf,
     pub snapshot: NaiveDate,
     /// Reference folder (`deprecations.csv`).
-    pub reference: PathBuf,
+    pub reference: Option<PathBuf>,
 }
 
 /// What a run did.
@@ -100,7 +100,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         ),
         None => (Vec::new(), Vec::new()),
     };
-    let since = crate::reference::load_deprecations(&opts.reference)?;
+    let since = crate::reference::load_deprecations(opts.reference.as_deref())?;
     let carried = previous_deprecations(root, d)?;
     let pull_counts = if catalog::snapshots(root, &PULL_COUNTS)?.contains(&d) {
         read_pull_counts(root, d)?
@@ -291,7 +291,7 @@ fn previous_deprecations(root: &std::path::Path, d: NaiveDate) -> Result<Carried
     let Some(p) = catalog::snapshot_before(root, &IMAGES, d)? else {
         return Ok(Carried::new());
     };
-    let path = catalog::partition_file(root, &IMAGES, p);
+    let path = crate::io::partition::verified_file(root, &IMAGES, p)?;
     let batch = pq::read_batch(&path, &catalog::images_schema())?;
     let c = Columns::new(&batch, path.display().to_string());
     let (names, since, how) = (
@@ -305,7 +305,7 @@ fn previous_deprecations(root: &std::path::Path, d: NaiveDate) -> Result<Carried
 }
 
 fn read_pull_counts(root: &std::path::Path, d: NaiveDate) -> Result<Vec<PullPoint>> {
-    let path = catalog::partition_file(root, &PULL_COUNTS, d);
+    let path = crate::io::partition::verified_file(root, &PULL_COUNTS, d)?;
     let batch = pq::read_batch(&path, &catalog::pull_counts_schema())?;
     let c = Columns::new(&batch, path.display().to_string());
     let (n, p, t) = (

@@ -36,7 +36,7 @@ pub struct Options {
     /// Report date: tables use the latest snapshot on or before it.
     pub date: NaiveDate,
     /// Reference folder (study figures, deprecation dates).
-    pub reference: PathBuf,
+    pub reference: Option<PathBuf>,
     /// Images with more fixable vulnerabilities than this go to `vulnerable.csv`.
     pub threshold: u32,
     /// Download window [A, B]; None = no window tables.
@@ -104,8 +104,8 @@ pub fn run(opts: &Options) -> Result<Summary> {
         Error::Input(m) => Error::Input(format!("{m}; the report reads the marts: run `hubaudit join --snapshot DATE` after extract-hub and scan")),
         other => other,
     })?;
-    let study = reference::load_study(&opts.reference)?;
-    let since = reference::load_deprecations(&opts.reference)?;
+    let study = reference::load_study(opts.reference.as_deref())?;
+    let since = reference::load_deprecations(opts.reference.as_deref())?;
     let images = read::images(root, snapshot)?;
     let history: Vec<(NaiveDate, Vec<ImageView>)> = catalog::snapshots(root, &IMAGES)?
         .into_iter()

@@ -40,7 +40,7 @@ pub struct ImageView {
 }
 
 fn lazy(root: &Path, ds: &Dataset, snapshot: NaiveDate) -> Result<(LazyFrame, String)> {
-    let path = catalog::partition_file(root, ds, snapshot);
+    let path = crate::io::partition::verified_file(root, ds, snapshot)?;
     let ctx = path.display().to_string();
     let pl_path = PlRefPath::try_from_path(&path).map_err(|e| Error::data(&ctx, e))?;
     let lf = LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default())

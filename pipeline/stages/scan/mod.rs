@@ -91,7 +91,7 @@ pub struct Options {
     /// Only these images (empty = all).
     pub images: Vec<String>,
     /// Reference folder (`eol.csv`).
-    pub reference: PathBuf,
+    pub reference: Option<PathBuf>,
     /// Registry credentials (from `HUBAUDIT_REGISTRY_USERNAME`/`_PASSWORD`).
     pub credentials: Option<Credentials>,
     /// Analyse every image, even digests whose inventory is stored.
@@ -254,7 +254,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         .first()
         .map(|r| r.source.clone())
         .unwrap_or_else(|| "hub".into());
-    let eol = reference::load_eol(&opts.reference)?;
+    let eol = reference::load_eol(opts.reference.as_deref())?;
 
     let selected: Vec<&tables::RepoRow> = repos
         .iter()
@@ -692,7 +692,7 @@ fn fill_from_report(row: &mut ScanRow, report: &Report, eol: &EolTable, snapshot
 /// `--from-reports DIR`: every `*.json` / `*.json.golden` file is one image's report; the image
 /// name is the file name up to its first dot (or before `-ignore-unfixed`).
 fn ingest_reports(opts: &Options, dir: &Path) -> Result<Summary> {
-    let eol = reference::load_eol(&opts.reference)?;
+    let eol = reference::load_eol(opts.reference.as_deref())?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
