@@ -149,6 +149,36 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// The order findings are stored in: class, target, package, installed version, id (and
+    /// the rest, so no two findings tie). Trivy's own order is not stable: the server's answer
+    /// to a rescan lists an image's findings differently from run to run.
+    pub fn sort(findings: &mut [Finding]) {
+        findings.sort_by(|a, b| {
+            (
+                &a.class,
+                &a.target,
+                &a.pkg_name,
+                &a.installed_version,
+                &a.vulnerability_id,
+            )
+                .cmp(&(
+                    &b.class,
+                    &b.target,
+                    &b.pkg_name,
+                    &b.installed_version,
+                    &b.vulnerability_id,
+                ))
+                .then_with(|| {
+                    (&a.fixed_version, &a.status, &a.severity, &a.title).cmp(&(
+                        &b.fixed_version,
+                        &b.status,
+                        &b.severity,
+                        &b.title,
+                    ))
+                })
+        });
+    }
+
     /// Has a fix the image lacks (what `--ignore-unfixed` keeps).
     pub fn fixable(&self) -> bool {
         self.fixed_version.as_deref().is_some_and(|v| !v.is_empty())

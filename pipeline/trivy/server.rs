@@ -196,8 +196,20 @@ impl Drop for TrivyServer {
 fn spawn(trivy: &Path, cache_dir: &Path, port: u16, token: &str, log: &Path) -> Result<Child> {
     let out = std::fs::File::create(log).map_err(|e| Error::io(log, e))?;
     let err = out.try_clone().map_err(|e| Error::io(log, e))?;
-    Command::new(trivy)
-        .args(["server", "--listen", &format!("127.0.0.1:{port}")])
+    let mut cmd = Command::new(trivy);
+    // SAFETY: prctl(2) is async-signal-safe. Its own process group keeps the server out of a
+    // terminal's Ctrl-C, so a parent killed outright would leave it running: the kernel kills
+    // it when the thread that started it ends, and that is the scan's own, which lives as long
+    // as the process does.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--cache-dir")
         .arg(cache_dir)
         // the layer cache lives for one run: in memory it costs no bbolt commit (an fsync)

@@ -297,7 +297,8 @@ pub fn run(opts: &Options) -> Result<Summary> {
     drop(server);
 
     let mut findings_rows: Vec<(ScanRow, Vec<Finding>)> = Vec::new();
-    for o in outcomes {
+    for mut o in outcomes {
+        Finding::sort(&mut o.findings);
         findings_rows.push((o.row.clone(), o.findings));
         rows.push(o.row);
     }
@@ -734,9 +735,10 @@ fn ingest_reports(opts: &Options, dir: &Path) -> Result<Summary> {
             ..ScanRow::default()
         };
         let findings = match trivy::parse_report(&bytes) {
-            Ok(report) => {
+            Ok(mut report) => {
                 fill_from_report(&mut row, &report, &eol, opts.snapshot);
                 row.status = "ok".into();
+                Finding::sort(&mut report.findings);
                 report.findings
             }
             Err(why) => {
