@@ -10,6 +10,7 @@ mod foreign_server;
 mod live_scan;
 mod marts;
 mod partition;
+mod properties;
 mod registry;
 mod report;
 mod sample;
