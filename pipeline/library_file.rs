@@ -15,7 +15,8 @@
 //!
 //! Values are trimmed; an empty value counts as not given (so it inherits the default). List
 //! values (`Tags`, `SharedTags`, `Architectures`, `Constraints`) are split on commas, items
-//! trimmed and empty items dropped; an item containing whitespace (a missing comma) is an error.
+//! trimmed and empty items dropped, and a list left without items (`Architectures: ,`) counts as
+//! not given as well; an item containing whitespace (a missing comma) is an error.
 
 use std::collections::BTreeMap;
 
@@ -249,10 +250,10 @@ impl Fields {
             }
             let scalar = Some(field.value.clone());
             match field.key.as_str() {
-                "Tags" => out.tags = Some(split_list(field)?),
-                "SharedTags" => out.shared_tags = Some(split_list(field)?),
-                "Architectures" => out.architectures = Some(split_list(field)?),
-                "Constraints" => out.constraints = Some(split_list(field)?),
+                "Tags" => out.tags = split_list(field)?,
+                "SharedTags" => out.shared_tags = split_list(field)?,
+                "Architectures" => out.architectures = split_list(field)?,
+                "Constraints" => out.constraints = split_list(field)?,
                 "GitRepo" => out.git_repo = scalar,
                 "GitFetch" => out.git_fetch = scalar,
                 "GitCommit" => out.git_commit = scalar,
@@ -302,8 +303,9 @@ impl Fields {
     }
 }
 
-/// Splits a comma-separated list value: items trimmed, empty items dropped.
-fn split_list(field: &RawField) -> Result<Vec<String>, String> {
+/// Splits a comma-separated list value: items trimmed, empty items dropped; `None` when no
+/// item is left (`Architectures: ,` is an empty value, so the default applies).
+fn split_list(field: &RawField) -> Result<Option<Vec<String>>, String> {
     let mut items = Vec::new();
     for item in field.value.split(',').map(str::trim) {
         if item.is_empty() {
@@ -317,7 +319,7 @@ fn split_list(field: &RawField) -> Result<Vec<String>, String> {
         }
         items.push(item.to_string());
     }
-    Ok(items)
+    Ok((!items.is_empty()).then_some(items))
 }
 
 #[cfg(test)]
@@ -856,6 +858,20 @@ mod tests {
         // Tags present but empty do not make an entry either.
         let err = parse_err("GitRepo: r\n\nTags: ,\nGitCommit: abc\n");
         assert!(err.starts_with("line 3:"), "{err}");
+    }
+
+    #[test]
+    fn a_list_of_only_commas_counts_as_not_given() {
+        // Found by the property test (tests/properties.rs): `Architectures:,` in the defaults
+        // gave the entry no architecture at all instead of the default amd64.
+        let parsed = parse_ok("arm64v8-Builder:a, b\nArchitectures:,\n\nDirectory:a, b\nMaintainers:a, b\nwindows-amd64-File:a, b\nGitFetch:a, b\nSharedTags:https://github.com/docker-library/python.git\nGitCommit:a, b\n\n");
+        assert_eq!(parsed.entries[0].architectures, strings(&["amd64"]));
+        // In an entry it inherits the defaults, like an empty value.
+        let parsed = parse_ok(
+            "Architectures: arm64v8\nConstraints: !aufs\n\nTags: a\nArchitectures: , ,\nConstraints: ,\n",
+        );
+        assert_eq!(parsed.entries[0].architectures, strings(&["arm64v8"]));
+        assert_eq!(parsed.entries[0].constraints, strings(&["!aufs"]));
     }
 
     #[test]

@@ -80,11 +80,20 @@ static GITHUB_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
 /// (any case, `*`/`_` emphasis allowed) and ends before the next heading of the same or a
 /// higher level; `#` lines inside fenced code and a leading HTML comment are ignored.
 pub fn find_notice(full_description: &str) -> Option<Notice> {
-    let lines: Vec<&str> = strip_leading_comment(full_description).lines().collect();
+    let markdown = strip_leading_comment(full_description);
     let mut fences = Fences::default();
-    // (heading level, index of the first body line) once the heading is found.
+    // (heading level, byte offset of the first body line) once the heading is found. The
+    // section is a slice of the input, not its lines joined again, so that the notice text
+    // stays a part of the README whatever its line ends (CRLF).
     let mut section: Option<(usize, usize)> = None;
-    for (i, line) in lines.iter().enumerate() {
+    let mut offset = 0;
+    for raw in markdown.split_inclusive('\n') {
+        let (start, end) = (offset, offset + raw.len());
+        offset = end;
+        // the line without its end, as `str::lines` gives it
+        let line = raw
+            .strip_suffix('\n')
+            .map_or(raw, |l| l.strip_suffix('\r').unwrap_or(l));
         if fences.is_code(line) {
             continue;
         }
@@ -92,14 +101,14 @@ pub fn find_notice(full_description: &str) -> Option<Notice> {
             continue;
         };
         match section {
-            None if is_notice_title(title) => section = Some((level, i + 1)),
-            Some((open, start)) if level <= open => {
-                return Some(parse_notice(&lines[start..i].join("\n")));
+            None if is_notice_title(title) => section = Some((level, end)),
+            Some((open, body)) if level <= open => {
+                return Some(parse_notice(&markdown[body..start]));
             }
             _ => {}
         }
     }
-    section.map(|(_, start)| parse_notice(&lines[start..].join("\n")))
+    section.map(|(_, body)| parse_notice(&markdown[body..]))
 }
 
 /// Parses a notice body (the text of deprecated.md, without heading).
@@ -387,10 +396,14 @@ fn code_refs(text: &str) -> Vec<String> {
 fn hub_repository(url: &str) -> Option<String> {
     let c = HUB.captures(url)?;
     let name = &c[2];
-    Some(match c.get(1).map(|m| m.as_str()) {
+    let repository = match c.get(1).map(|m| m.as_str()) {
         None | Some("library") => name.to_string(),
         Some(org) => format!("{org}/{name}"),
-    })
+    };
+    // The URL pattern admits names no image has (`openjdk.`, `node-`, `a..b`): not a target.
+    image_repository(&repository)
+        .is_some()
+        .then_some(repository)
 }
 
 /// The repository part of an image reference (`jenkins/jenkins` for `jenkins/jenkins:lts`).
@@ -840,6 +853,34 @@ mod tests {
             (notice.targets, notice.alternatives),
             (strings(&["a"]), vec![])
         );
+    }
+
+    #[test]
+    fn notice_text_is_part_of_a_crlf_readme() {
+        // Found by the property test (tests/properties.rs): with CRLF line ends the section
+        // was re-joined with "\n", so the notice text was no longer part of the README.
+        let readme = "# **DEPRECATION NOTICE**\r\n    # **DEPRECATION NOTICE**\r\n## **DEPRECATION NOTICE**\r\n";
+        let notice = find_notice(readme).unwrap();
+        assert_eq!(
+            notice.text,
+            "# **DEPRECATION NOTICE**\r\n## **DEPRECATION NOTICE**"
+        );
+        assert!(readme.contains(&notice.text));
+        let readme = "# DEPRECATION NOTICE\r\n\r\nGone.\r\n\r\n# Quick reference\r\n";
+        assert_eq!(find_notice(readme).unwrap().text, "Gone.");
+    }
+
+    #[test]
+    fn hub_links_to_names_no_image_has_give_no_target() {
+        // Found by the property test (tests/properties.rs): one bit flipped in the embedded
+        // README turned `/_/openjdk/` into `/_/openjdk.`, and "openjdk." became a target.
+        let readme = "<!--\n\nWARNING:\n\n    DO NOT EDIT\n\n-->\n\n# **DEPRECATION NOTICE**\n\nThis image is officially deprecated in favor of [the `openjdk` image](https://hub.docker.com/_/openjdk.) for all future tag releases.\n\n```console\n# not a heading\n$ docker run openjdk\n```\n\n# Quick reference\n\n-\t**Maintained by**: [the Docker Community](https://github.com/docker-library/openjdk)\n";
+        let notice = find_notice(readme).unwrap();
+        assert_eq!(notice.targets, Vec::<String>::new());
+        // Found the same way: a link to `/_/node-` inserted into the docker-dev notice.
+        let text = "[x](https://hub.docker.com/_/node-)This image is officially deprecated in favor of [the `dockercore/docker` automated build](https://hub.docker.com/r/dockercore/docker/), and will receive no further updates. Please adjust your usage accordingly.\n";
+        assert_eq!(parse_notice(text).targets, strings(&["dockercore/docker"]));
+        assert_eq!(hub_repository("https://hub.docker.com/r/a..b/c"), None);
     }
 
     #[test]

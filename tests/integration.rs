@@ -11,6 +11,7 @@ mod live_scan;
 mod marts;
 mod partition;
 mod portable;
+mod properties;
 mod registry;
 mod report;
 mod sample;

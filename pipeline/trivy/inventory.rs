@@ -58,6 +58,14 @@ struct PrintedResult {
 /// vulnerabilities. `artifact` replaces `ArtifactName` (a tarball path or pulled reference) so
 /// that the file depends only on the image.
 pub fn from_printed(printed: &[u8], artifact: &str) -> Result<Value, String> {
+    // serde reads a struct from an array too, by position: a pre-0.20 report (a top-level
+    // array) would become an inventory whose SchemaVersion is its first result.
+    if !starts_with_object(printed) {
+        return Err(format!(
+            "the report is not a Trivy JSON report (a JSON object was expected; the output starts with {:?})",
+            String::from_utf8_lossy(&printed[..printed.len().min(60)])
+        ));
+    }
     let p: Printed = serde_json::from_slice(printed)
         .map_err(|e| format!("the report is not a Trivy JSON report ({e})"))?;
     let results: Vec<Value> = p
@@ -81,6 +89,11 @@ pub fn from_printed(printed: &[u8], artifact: &str) -> Result<Value, String> {
         "Metadata": {"OS": meta.os, "ImageID": meta.image_id, "DiffIDs": meta.diff_ids},
         "Results": results,
     }))
+}
+
+/// Whether the first byte that is not whitespace opens a JSON object.
+fn starts_with_object(json: &[u8]) -> bool {
+    json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 /// The number of packages an inventory holds.
@@ -279,6 +292,14 @@ struct AnswerVuln {
 /// The findings of a `ScanResponse` (as the server sent it), as [`super::parse_report`]
 /// reads a JSON report.
 pub fn report_from_scan(answer: &[u8]) -> Result<Report, String> {
+    // serde reads a struct from an array too, by position: `[]` would be an answer with no
+    // findings, i.e. a clean image.
+    if !starts_with_object(answer) {
+        return Err(format!(
+            "the scan answer is not a ScanResponse (a JSON object was expected): {}",
+            String::from_utf8_lossy(&answer[..answer.len().min(200)])
+        ));
+    }
     let a: ScanAnswer = serde_json::from_slice(answer).map_err(|e| {
         format!(
             "the scan answer is not a ScanResponse ({e}): {}",
@@ -406,5 +427,32 @@ mod tests {
         assert!(report_from_scan(b"<html>")
             .unwrap_err()
             .contains("not a ScanResponse"));
+    }
+
+    #[test]
+    fn a_legacy_array_is_no_inventory() {
+        // Found by the property test (tests/properties.rs): the embedded pre-0.20 report with
+        // `1e999` inserted into a key became an inventory whose SchemaVersion was its first
+        // result and whose ArtifactType was its second (serde reads structs from arrays).
+        let input = br#"[{"1e999Target":"alpine:3.9 (alpine 3.9.4)","Type":"alpine","Class":"os-pkgs","Vulnerabilities":[{"VulnerabilityID":"CVE-2019-14697","PkgName":"musl","InstalledVersion":"1.1.20-r4","FixedVersion":"1.1.20-r5","Severity":"CRITICAL","Title":"musl: x87 stack imbalance"},{"VulnerabilityID":"CVE-2019-1549","PkgName":"libcrypto1.1","InstalledVersion":"1.1.1b-r1","Severity":"MEDIUM"}]},{"Target":"node-pkg","Type":"node-pkg","Class":"lang-pkgs","Vulnerabilities":null}]"#;
+        let e = from_printed(input, "library/nuxeo@sha256:d").unwrap_err();
+        assert!(
+            e.contains("a JSON object was expected")
+                && e.contains(r#"starts with "[{\"1e999Target"#),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_array_is_no_scan_answer() {
+        // Found by the property test (tests/properties.rs): a real report re-keyed as a scan
+        // answer and wrapped in an array was read as an answer without findings (a clean image).
+        let input = br#"[{"os":{"eosl":false,"family":"debian","name":"10.1"}}]"#;
+        let e = report_from_scan(input).unwrap_err();
+        assert!(
+            e.contains("a JSON object was expected") && e.contains(r#"[{"os":"#),
+            "{e}"
+        );
+        assert!(report_from_scan(b"[]").is_err());
     }
 }

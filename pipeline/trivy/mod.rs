@@ -261,12 +261,13 @@ struct OsJson {
 /// Parses a Trivy JSON report of either schema: SchemaVersion 2 (an object) or the pre-0.20
 /// top-level array of results. The error says what was wrong.
 pub fn parse_report(bytes: &[u8]) -> std::result::Result<Report, String> {
-    let not_json = |e: serde_json::Error| {
-        format!(
-            "not a JSON report ({e}); output starts with {:?}",
-            String::from_utf8_lossy(&bytes[..bytes.len().min(60)])
-        )
-    };
+    // Every error quotes the start of the output: that is what tells a usage text, a server
+    // error or another tool's JSON apart.
+    let starts = format!(
+        "output starts with {:?}",
+        String::from_utf8_lossy(&bytes[..bytes.len().min(60)])
+    );
+    let not_json = |e: serde_json::Error| format!("not a JSON report ({e}); {starts}");
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     let (schema, results, meta) = match first {
         Some(b'[') => {
@@ -276,10 +277,9 @@ pub fn parse_report(bytes: &[u8]) -> std::result::Result<Report, String> {
         Some(b'{') => {
             let r: ReportJson = serde_json::from_slice(bytes).map_err(not_json)?;
             if r.schema_version.is_none() {
-                return Err(
-                    "JSON without SchemaVersion nor a top-level result array: not a Trivy report"
-                        .into(),
-                );
+                return Err(format!(
+                    "JSON without SchemaVersion nor a top-level result array: not a Trivy report; {starts}"
+                ));
             }
             (
                 "2",
@@ -291,10 +291,9 @@ pub fn parse_report(bytes: &[u8]) -> std::result::Result<Report, String> {
         _ => return Err(
             match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
                 Err(e) => not_json(e),
-                Ok(_) => {
-                    "JSON that is neither a report object nor a result array: not a Trivy report"
-                        .into()
-                }
+                Ok(_) => format!(
+                    "JSON that is neither a report object nor a result array: not a Trivy report; {starts}"
+                ),
             },
         ),
     };
@@ -438,5 +437,21 @@ mod tests {
         assert!(parse_report(b"{\"a\":1}")
             .unwrap_err()
             .contains("not a Trivy report"));
+    }
+
+    #[test]
+    fn json_that_is_no_report_is_quoted_too() {
+        // Found by the property test (tests/properties.rs): one bit flipped in an embedded
+        // seed turned `SchemaVersion` into `RchemaVersion`, and the error quoted nothing.
+        let input = br#"{"RchemaVersion":2,"ArtifactName":"scratch.tar","ArtifactType":"container_image","Metadata":{"ImageID":"sha256:0"}}"#;
+        let e = parse_report(input).unwrap_err();
+        assert!(e.contains("not a Trivy report"), "{e}");
+        assert!(
+            e.contains(r#"output starts with "{\"RchemaVersion\":2,"#),
+            "{e}"
+        );
+        // The same gap, seen while fixing the first: JSON that is neither object nor array.
+        let e = parse_report(b" 2").unwrap_err();
+        assert!(e.contains(r#"output starts with " 2""#), "{e}");
     }
 }
