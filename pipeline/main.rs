@@ -681,11 +681,16 @@ fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
             let world = World::load_or_embedded(spec.as_deref())?;
             let datasets = datasets.unwrap_or(config.datasets.clone());
             let out = default_capture_dir(&datasets);
-            let files = world.build_capture(&out)?;
+            let files = world.build_capture_if_changed(&out)?;
             out!(
-                "sample world: {} images, {files} capture files in {} (SAMPLE DATA)",
+                "sample world: {} images; capture in {} ({}) (SAMPLE DATA)",
                 world.images.len(),
-                out.display()
+                out.display(),
+                if files == 0 {
+                    "up to date".to_string()
+                } else {
+                    format!("{files} files built")
+                }
             );
             let hub = ReplayHub::start(Capture::load(&out)?, Knobs::default(), 0)?;
             out!("replay Hub on {}", hub.url());

@@ -5,6 +5,7 @@ mod util;
 
 mod backfill;
 mod cli;
+mod crash;
 mod extract_hub;
 mod foreign_server;
 mod live_scan;

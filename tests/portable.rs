@@ -5,18 +5,10 @@
 //! Words: *volatile* columns are those the data dictionary says vary from run to run
 //! (wall-clock durations); they are the only ones left out of the comparison.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use arrow_array::{Array, StringArray};
-use hubaudit::catalog;
-use hubaudit::io::parquet::read_batch;
-
-use crate::util::{repo, text};
-
-/// Columns the dictionary (`datasets/README.md`) declares as varying run to run.
-const VOLATILE: [(&str, &str); 1] = [("staged.scans", "duration_ms")];
+use crate::util::{compare_tables, files, repo, text, VOLATILE};
 
 /// Copies the built binary into `dir/bin`, as `cargo install` would put it elsewhere.
 fn install(dir: &Path) -> PathBuf {
@@ -45,24 +37,6 @@ fn run(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     }
     cmd.envs(env.iter().copied());
     cmd.output().unwrap()
-}
-
-/// Every file under `dir`, by relative path, with its bytes.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
 }
 
 #[test]
@@ -179,7 +153,7 @@ fn an_installed_binary_runs_the_sample_world_anywhere_and_two_runs_agree() {
     let differing: Vec<&String> = ra.keys().filter(|k| ra[*k] != rb[*k]).collect();
     assert!(differing.is_empty(), "report files differ: {differing:?}");
 
-    let (tables, rows, paths) = compare_tables(&ds_a, &ds_b, &[t.path()]);
+    let (tables, rows, paths) = compare_tables(&ds_a, &ds_b, &[t.path()], &[]);
     assert_eq!(paths, 0, "no table value holds a local path");
     hubaudit::reliability::record(
         "determinism",
@@ -198,52 +172,4 @@ fn an_installed_binary_runs_the_sample_world_anywhere_and_two_runs_agree() {
             .unwrap_or_else(|| panic!("{column} is not in the dictionary"));
         assert!(line.contains("varies run to run"), "{line}");
     }
-}
-
-/// Compares every Parquet partition of two dataset roots column by column (volatile columns
-/// left out) and counts string values that contain one of `local` paths; returns (partitions,
-/// rows, values holding a path).
-fn compare_tables(a: &Path, b: &Path, local: &[&Path]) -> (usize, usize, usize) {
-    let (mut partitions, mut rows, mut with_paths) = (0, 0, 0);
-    for ds in catalog::ALL {
-        let Some(schema) = ds.schema else { continue };
-        let dates = catalog::snapshots(a, ds).unwrap();
-        assert_eq!(
-            dates,
-            catalog::snapshots(b, ds).unwrap(),
-            "{}: snapshots",
-            ds.id
-        );
-        for d in dates {
-            let ba = read_batch(&catalog::partition_file(a, ds, d), &schema()).unwrap();
-            let bb = read_batch(&catalog::partition_file(b, ds, d), &schema()).unwrap();
-            assert_eq!(ba.num_rows(), bb.num_rows(), "{} {d}: rows", ds.id);
-            for field in schema().fields() {
-                let name = field.name();
-                let (ca, cb) = (
-                    ba.column_by_name(name).unwrap(),
-                    bb.column_by_name(name).unwrap(),
-                );
-                if let Some(s) = ca.as_any().downcast_ref::<StringArray>() {
-                    for v in s.iter().flatten() {
-                        if local.iter().any(|p| v.contains(&p.display().to_string())) {
-                            with_paths += 1;
-                            eprintln!("{} {d} {name}: a local path in {v:?}", ds.id);
-                        }
-                    }
-                }
-                if VOLATILE.contains(&(ds.id, name.as_str())) {
-                    continue;
-                }
-                assert!(
-                    ca.to_data() == cb.to_data(),
-                    "{} {d}: column {name} differs between the two runs",
-                    ds.id
-                );
-            }
-            partitions += 1;
-            rows += ba.num_rows();
-        }
-    }
-    (partitions, rows, with_paths)
 }

@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use arrow_array::Array;
+
 use chrono::NaiveDate;
 use hubaudit::config::HubConfig;
 use hubaudit::sample::replay::{Capture, Knobs, ReplayHub};
@@ -175,4 +177,88 @@ pub fn scan_options(w: &Workdir, snapshot: &str) -> hubaudit::stages::scan::Opti
         full: false,
         client_memory_mib: 1024,
     }
+}
+
+/// Columns the dictionary (`datasets/README.md`) declares as varying run to run.
+pub const VOLATILE: [(&str, &str); 1] = [("staged.scans", "duration_ms")];
+
+/// Every file under `dir`, by relative path, with its bytes.
+pub fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Compares every Parquet partition of two dataset roots column by column (volatile columns
+/// left out) and counts string values that contain one of `local` paths; returns (partitions,
+/// rows, values holding a path).
+pub fn compare_tables(
+    a: &Path,
+    b: &Path,
+    local: &[&Path],
+    also_skip: &[&str],
+) -> (usize, usize, usize) {
+    let (mut partitions, mut rows, mut with_paths) = (0, 0, 0);
+    for ds in hubaudit::catalog::ALL {
+        let Some(schema) = ds.schema else { continue };
+        let dates = hubaudit::catalog::snapshots(a, ds).unwrap();
+        assert_eq!(
+            dates,
+            hubaudit::catalog::snapshots(b, ds).unwrap(),
+            "{}: snapshots",
+            ds.id
+        );
+        for d in dates {
+            let ba = hubaudit::io::parquet::read_batch(
+                &hubaudit::catalog::partition_file(a, ds, d),
+                &schema(),
+            )
+            .unwrap();
+            let bb = hubaudit::io::parquet::read_batch(
+                &hubaudit::catalog::partition_file(b, ds, d),
+                &schema(),
+            )
+            .unwrap();
+            assert_eq!(ba.num_rows(), bb.num_rows(), "{} {d}: rows", ds.id);
+            for field in schema().fields() {
+                let name = field.name();
+                let (ca, cb) = (
+                    ba.column_by_name(name).unwrap(),
+                    bb.column_by_name(name).unwrap(),
+                );
+                if let Some(s) = ca.as_any().downcast_ref::<arrow_array::StringArray>() {
+                    for v in s.iter().flatten() {
+                        if local.iter().any(|p| v.contains(&p.display().to_string())) {
+                            with_paths += 1;
+                            eprintln!("{} {d} {name}: a local path in {v:?}", ds.id);
+                        }
+                    }
+                }
+                if VOLATILE.contains(&(ds.id, name.as_str()))
+                    || also_skip.contains(&format!("{}.{name}", ds.id).as_str())
+                {
+                    continue;
+                }
+                assert!(
+                    ca.to_data() == cb.to_data(),
+                    "{} {d}: column {name} differs between the two runs",
+                    ds.id
+                );
+            }
+            partitions += 1;
+            rows += ba.num_rows();
+        }
+    }
+    (partitions, rows, with_paths)
 }

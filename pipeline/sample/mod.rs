@@ -80,6 +80,8 @@ pub struct World {
     pub notices: BTreeMap<String, String>,
     /// Base OS, package revisions and advisories (`scan.toml`).
     pub scan: ScanSpec,
+    /// sha256 of the four spec files' texts: what a capture was built from.
+    pub fingerprint: String,
 }
 
 /// `scan.toml`: how the sample images and the sample vulnerability DB are built.
@@ -358,6 +360,15 @@ impl World {
         read: impl Fn(&str) -> Result<String>,
         ctx: impl Fn(&str) -> String,
     ) -> Result<World> {
+        let fingerprint = {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            for name in ["world.toml", "images.csv", "notices.toml", "scan.toml"] {
+                h.update(name.as_bytes());
+                h.update(read(name)?.as_bytes());
+            }
+            format!("{:x}", h.finalize())
+        };
         let meta: WorldToml = toml::from_str(&read("world.toml")?)
             .map_err(|e| Error::data(ctx("world.toml"), e.message()))?;
         #[derive(Deserialize)]
@@ -391,7 +402,44 @@ impl World {
             images,
             notices,
             scan,
+            fingerprint,
         })
+    }
+
+    /// Builds the capture into `out` unless it was built already from this spec by this very
+    /// binary (`CAPTURE/build.stamp`, written last, so a build cut short is redone); returns the
+    /// files written (0 when it was up to date). Rebuilding the same capture takes seconds and
+    /// `sample run` is run again and again.
+    pub fn build_capture_if_changed(&self, out: &Path) -> Result<usize> {
+        let stamp_path = out.join("build.stamp");
+        let stamp = self.build_stamp();
+        if std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
+            return Ok(0);
+        }
+        let files = self.build_capture(out)?;
+        write_capture_file(&stamp_path, stamp.as_bytes())?;
+        Ok(files)
+    }
+
+    /// The spec's fingerprint and the running binary's size and modification time (a rebuilt
+    /// binary may build other bytes from the same spec).
+    fn build_stamp(&self) -> String {
+        let exe = std::env::current_exe()
+            .and_then(std::fs::metadata)
+            .map(|m| {
+                let t = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                format!("{} {t}", m.len())
+            })
+            .unwrap_or_default();
+        format!(
+            "spec {}\nhubaudit {} {exe}\n",
+            self.fingerprint,
+            env!("CARGO_PKG_VERSION")
+        )
     }
 
     /// Writes the replay capture for every date into `out` (replacing files it owns).

@@ -355,19 +355,25 @@ fn plan(
             .as_deref()
             .map(|d| catalog::inventory_path(&opts.datasets, d))
             .filter(|p| !opts.full && p.exists());
-        let (target, note) = match (inventory, &opts.images_from, &digest) {
-            (Some(inv), _, _) => (Target::Inventory(inv), None),
-            (None, ImageSource::Archive(dir), _) => {
-                let path = dir.join(&repo.name).join(format!("{tag}.tar"));
-                let note = std::fs::read_to_string(path.with_extension("note")).ok();
+        // a note beside an archive describes the image (the sample world's stand-ins), so it
+        // travels with the image however it is scanned
+        let archive = match &opts.images_from {
+            ImageSource::Archive(dir) => Some(dir.join(&repo.name).join(format!("{tag}.tar"))),
+            ImageSource::Registry(_) => None,
+        };
+        let note = archive
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p.with_extension("note")).ok());
+        let target = match (inventory, archive, &opts.images_from, &digest) {
+            (Some(inv), _, _, _) => Target::Inventory(inv),
+            (None, Some(path), _, _) => {
                 let base = archive_base_layer(&path);
-                (Target::Archive { path, base }, note)
+                Target::Archive { path, base }
             }
-            (None, ImageSource::Registry(host), Some(d)) => (
-                Target::Registry(format!("{host}/{}/{}@{d}", opts.namespace, repo.name)),
-                None,
-            ),
-            (None, ImageSource::Registry(_), None) => {
+            (None, None, ImageSource::Registry(host), Some(d)) => {
+                Target::Registry(format!("{host}/{}/{}@{d}", opts.namespace, repo.name))
+            }
+            (None, None, _, _) => {
                 let mut row = unscannable(
                     Some(tag.clone()),
                     reason,
