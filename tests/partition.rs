@@ -6,7 +6,7 @@ use hubaudit::io::partition::write_partition;
 use hubaudit::sample::replay::Knobs;
 use hubaudit::stages::extract_hub;
 
-use crate::util::{date, write_config, Workdir};
+use crate::util::{date, Workdir};
 
 #[test]
 fn a_failing_write_keeps_the_previous_partition_and_leaves_no_temp_folder() {
