@@ -7,6 +7,7 @@ mod backfill;
 mod cli;
 mod extract_hub;
 mod foreign_server;
+mod hostile;
 mod live_scan;
 mod marts;
 mod partition;
