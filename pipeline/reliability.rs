@@ -19,8 +19,13 @@ pub fn record(area: &str, subject: &str, cases: u64, outcome: &str) {
     let Some(path) = std::env::var_os(LOG_ENV).filter(|v| !v.is_empty()) else {
         return;
     };
-    let line = serde_json::json!({"area": area, "subject": subject, "cases": cases, "outcome": outcome});
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+    let line =
+        serde_json::json!({"area": area, "subject": subject, "cases": cases, "outcome": outcome});
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
         let _ = writeln!(f, "{line}");
     }
 }
