@@ -415,10 +415,20 @@ pub fn rejects_schema() -> SchemaRef {
 /// Content-addressed store of package inventories (an image's SBOM in Trivy's JSON format,
 /// see `trivy::inventory`) written at its first analysis: `1_raw/sbom/sha256-HEX.trivy.json`.
 /// Not partitioned: the image digest is the key.
+///
+/// The digest comes from the Hub, so it is checked (`names::digest`) before it becomes a file
+/// name: a value that is not `sha256:` and 64 hex digits gets a stand-in name inside the
+/// store (`refused-…`, see `names::stand_in`) that no stored inventory has, so it is never
+/// found and never reaches outside `1_raw/sbom/`. The scan stage refuses such digests before
+/// it gets here; this is the last line.
 pub fn inventory_path(root: &Path, digest: &str) -> PathBuf {
+    let key = match crate::names::digest(digest) {
+        Ok(()) => digest.replace(':', "-"),
+        Err(_) => crate::names::stand_in(digest),
+    };
     root.join(Layer::Raw.dir())
         .join("sbom")
-        .join(format!("{}.trivy.json", digest.replace(':', "-")))
+        .join(format!("{key}.trivy.json"))
 }
 
 /// Content-addressed store of the Trivy DBs runs used (see `trivy::db`): `1_raw/trivy-db/`.
@@ -427,8 +437,16 @@ pub fn trivy_db_store(root: &Path) -> PathBuf {
 }
 
 /// The stored DB whose `trivy.db` has the sha256 `digest`: `1_raw/trivy-db/sha256-HEX/`.
+///
+/// `digest` can come from the command line (`--db`): one that is not `sha256:` and 64 hex
+/// digits (`../../x`) maps to a stand-in folder inside the store (`refused-…`, see
+/// `names::stand_in`) that holds no DB, so restoring it fails with "no stored Trivy DB"
+/// naming the value, and nothing outside `1_raw/trivy-db/` is read.
 pub fn trivy_db_dir(root: &Path, digest: &str) -> PathBuf {
-    trivy_db_store(root).join(digest.replace(':', "-"))
+    match crate::names::digest(digest) {
+        Ok(()) => trivy_db_store(root).join(digest.replace(':', "-")),
+        Err(_) => trivy_db_store(root).join(crate::names::stand_in(digest)),
+    }
 }
 
 /// The partition name of a snapshot date.

@@ -17,8 +17,9 @@
 //! | report | `4_report/` | published files |
 //!
 //! Shared code sits below the stages: `catalog` (every dataset), `config`, `hub` (API
-//! client), `notice` (deprecation notices), `io` (atomic writes, Parquet, HTTP, progress),
-//! `sample` (the offline sample world and the replay Hub).
+//! client), `names` (Docker's reference grammar, checked before a Hub-supplied name, tag or
+//! digest reaches a path, URL or command line), `notice` (deprecation notices), `io` (atomic
+//! writes, Parquet, HTTP, progress), `sample` (the offline sample world and the replay Hub).
 
 pub mod catalog;
 pub mod config;
@@ -28,6 +29,7 @@ pub mod error;
 pub mod hub;
 pub mod io;
 pub mod library_file;
+pub mod names;
 pub mod notice;
 pub mod public_data;
 pub mod reference;

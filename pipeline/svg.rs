@@ -90,12 +90,14 @@ const LEGEND_ROW: f64 = 20.0;
 /// Space below the plot for x labels.
 const LINE_BOTTOM: f64 = 44.0;
 
-/// XML escaping used for all text.
+/// XML escaping used for all text (the report's HTML uses it too: one escaper for the page).
 ///
 /// Escapes `& < > " '` so the result is safe both as element content and inside a quoted
-/// attribute value. Characters that XML 1.0 forbids (control characters other than tab, line
-/// feed and carriage return, and U+FFFE/U+FFFF) are replaced by U+FFFD, so the SVG also stays
-/// well-formed when served as a standalone file or `data:` image.
+/// attribute value. [Hidden](is_hidden) characters (control characters other than tab and
+/// line feed, bidi overrides and isolates, U+FFFE/U+FFFF) are written visibly as `[U+XXXX]`
+/// (see [`reveal`]) instead of being applied: a right-to-left override in a name cannot
+/// reorder what a reader sees, and the SVG stays well-formed XML 1.0 when served as a
+/// standalone file or `data:` image.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -105,12 +107,44 @@ pub fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c if is_hidden(c) => push_revealed(&mut out, c),
             c => out.push(c),
         }
     }
     out
+}
+
+/// Characters that are invisible or change how the text around them is shown: C0 controls
+/// except tab and line feed (NUL, ESC, CR, …), DEL and the C1 controls, the bidi marks,
+/// embeddings, overrides and isolates (U+061C, U+200E, U+200F, U+202A–U+202E,
+/// U+2066–U+2069), the line and paragraph separators, the byte-order mark and the
+/// non-characters U+FFFE/U+FFFF.
+pub fn is_hidden(c: char) -> bool {
+    matches!(c,
+        '\u{0}'..='\u{8}' | '\u{B}'..='\u{1F}' | '\u{7F}'..='\u{9F}'
+        | '\u{61C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}')
+}
+
+/// `text` with every [hidden](is_hidden) character written as `[U+XXXX]` (e.g. `[U+202E]`),
+/// for plain-text formats such as Markdown; [`escape`] does the same inside markup.
+pub fn reveal(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_hidden(c) {
+            push_revealed(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn push_revealed(out: &mut String, c: char) {
+    let _ = write!(out, "[U+{:04X}]", c as u32);
 }
 
 /// Horizontal bar chart, bars in the given order, with the value printed at each bar's end.
@@ -838,8 +872,15 @@ mod tests {
             "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;"
         );
         assert_eq!(escape("tab\there\nok"), "tab\there\nok");
-        assert_eq!(escape("nul\u{0}bell\u{7}"), "nul\u{FFFD}bell\u{FFFD}");
+        assert_eq!(escape("nul\u{0}bell\u{7}"), "nul[U+0000]bell[U+0007]");
+        assert_eq!(escape("cr\resc\u{1b}[31m"), "cr[U+000D]esc[U+001B][31m");
+        assert_eq!(
+            escape("exe.\u{202E}gpj\u{2066}\u{2069}\u{FFFF}"),
+            "exe.[U+202E]gpj[U+2066][U+2069][U+FFFF]"
+        );
         assert_eq!(escape("élan…"), "élan…");
+        assert_eq!(reveal("plain"), "plain");
+        assert_eq!(reveal("a\u{202E}b<"), "a[U+202E]b<");
     }
 
     #[test]

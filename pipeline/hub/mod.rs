@@ -5,6 +5,11 @@
 //! answers 404 or 410; the first answer decides for the rest of the run. Paging follows `next`
 //! (only within the base URL's origin), stops on a repeated page (a *paging loop*) with a
 //! warning, and warns when `count` disagrees with the rows received.
+//!
+//! Repository names come from the Hub's own list, so they are untrusted: the detail and tag
+//! URLs are built only from a *Hub name* (`names::hub_name`: one component of Docker's
+//! reference grammar, which needs no percent-encoding and cannot carry `..`, `?`, `#`, `%` or
+//! `/`). Any other name is refused with an error naming it, before any request.
 
 pub mod types;
 
@@ -174,13 +179,15 @@ impl HubClient {
         self.paged(None, false).await
     }
 
-    /// All tags of a repository.
+    /// All tags of a repository; a `name` that is not a Hub name is refused (no request).
     pub async fn tags(&self, name: &str) -> Result<Paged<Tag>> {
+        refuse_bad_name(name)?;
         self.paged(Some(name), true).await
     }
 
-    /// One repository's detail.
+    /// One repository's detail; a `name` that is not a Hub name is refused (no request).
     pub async fn detail(&self, name: &str) -> Result<(RepoDetail, Fetched)> {
+        refuse_bad_name(name)?;
         let fetched = self.get_first(Some(name), false, "").await?;
         if fetched.status != 200 {
             return Err(Error::Upstream {
@@ -190,6 +197,15 @@ impl HubClient {
         }
         Ok((parse(&fetched)?, fetched))
     }
+}
+
+/// A name goes into a URL path only when it is a Hub name (see the module docs).
+fn refuse_bad_name(name: &str) -> Result<()> {
+    crate::names::hub_name(name).map_err(|refused| {
+        Error::Input(format!(
+            "not requesting the Hub for {refused}; the client builds URLs only from names in Docker's reference grammar"
+        ))
+    })
 }
 
 fn parse<T: DeserializeOwned>(f: &Fetched) -> Result<T> {
@@ -240,6 +256,49 @@ mod tests {
             "https://hub.docker.com",
             "https://evil.example/v2/"
         ));
+    }
+
+    #[test]
+    fn names_outside_the_grammar_never_become_a_request() {
+        let http = JsonClient::new(
+            crate::io::http::RetryPolicy::from(&crate::config::HubConfig::default()),
+            1,
+            None,
+        )
+        .unwrap();
+        // port 9 (discard) on loopback: a request, if one were made, would fail differently
+        let client = HubClient::new(http, "http://127.0.0.1:9", "library", 10);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for bad in [
+            "../../etc/passwd",
+            "a/b",
+            "%2e%2e",
+            "-rf",
+            "a?b",
+            "x#y",
+            "a b",
+        ] {
+            let e = rt.block_on(client.detail(bad)).unwrap_err();
+            assert_eq!(e.exit_code(), 3, "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with("not requesting the Hub for repository \""),
+                "{e}"
+            );
+            let e = rt.block_on(client.tags(bad)).unwrap_err().to_string();
+            assert!(e.contains(&crate::names::quote(bad)), "{e}");
+        }
+        assert_eq!(
+            client
+                .http()
+                .stats
+                .requests
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
     }
 
     #[test]

@@ -8,6 +8,16 @@
 //! snapshot's detail and tags (no requests); its row says `carried_forward = true` and keeps
 //! the old `detail_captured_at`. List fields (pulls, stars, dates) are always current.
 //! Failure: if any request fails beyond its retry budget, nothing is written.
+//!
+//! Untrusted names: every repository name, tag and digest the Hub sends is checked against
+//! Docker's reference grammar (`names`) before it is used in a URL or written to a staged
+//! table that later stages turn into paths and command lines. A *reject* is a value that
+//! fails: a repository with a bad name is dropped from the snapshot (no detail or tag
+//! request is made for it); a tag with a bad name is dropped from its repository; a bad
+//! platform digest is removed from its tag row (the tag stays, without a digest to pin, so a
+//! live scan reports it as unscannable). Each reject is a warning naming the value escaped
+//! (`names::quote`) and is listed in [`Summary::rejected`]; the run goes on. The raw layer
+//! keeps the responses as received, so a reject can always be traced to what the Hub sent.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -23,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::hub::{HubClient, RepoDetail, RepoItem, Tag};
 use crate::io::http::{Fetched, JsonClient, RetryPolicy};
 use crate::io::{jsonl, parquet as pq, partition, progress};
+use crate::names::{self, Refused};
 use crate::notice;
 use crate::tables::{self, RepoRow, TagRow};
 
@@ -64,8 +75,63 @@ pub struct Summary {
     pub requests: u64,
     /// HTTP exchanges, retries included.
     pub attempts: u64,
-    /// Paging loops, count mismatches.
+    /// Paging loops, count mismatches, and one line per reject.
     pub warnings: Vec<String>,
+    /// Names, tags and digests refused by `names` (see the module docs), in the order seen.
+    pub rejected: Vec<Reject>,
+}
+
+/// A Hub value refused before it reached a URL or a path (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// The repository as the Hub listed it (for a refused repository name, the name itself).
+    pub repository: String,
+    /// What was refused and why; its `Display` names the value escaped.
+    pub refused: Refused,
+}
+
+impl Reject {
+    /// The warning line: what happened to the value, and why.
+    pub fn warning(&self) -> String {
+        match self.refused.kind {
+            names::Kind::Repository => format!("dropped from the snapshot: {}", self.refused),
+            names::Kind::Tag => format!(
+                "repository {}: tag dropped: {}",
+                names::quote(&self.repository),
+                self.refused
+            ),
+            names::Kind::Digest => format!(
+                "repository {}: platform digest removed from its tag row: {}",
+                names::quote(&self.repository),
+                self.refused
+            ),
+        }
+    }
+}
+
+/// Splits a repository's tags into those whose names pass `names::tag` and rejects; a
+/// platform digest failing `names::digest` is removed from its image (the image stays).
+pub fn vet_tags(repository: &str, tags: Vec<Tag>) -> (Vec<Tag>, Vec<Reject>) {
+    let reject = |refused| Reject {
+        repository: repository.to_string(),
+        refused,
+    };
+    let mut kept = Vec::with_capacity(tags.len());
+    let mut rejected = Vec::new();
+    for mut tag in tags {
+        if let Err(refused) = names::tag(&tag.name) {
+            rejected.push(reject(refused));
+            continue;
+        }
+        for image in &mut tag.images {
+            if let Some(Err(refused)) = image.digest.as_deref().map(names::digest) {
+                rejected.push(reject(refused));
+                image.digest = None;
+            }
+        }
+        kept.push(tag);
+    }
+    (kept, rejected)
 }
 
 /// Runs the stage.
@@ -119,6 +185,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         requests: stats.0,
         attempts: stats.1,
         warnings: crawl.warnings.clone(),
+        rejected: crawl.rejected.clone(),
     })
 }
 
@@ -159,6 +226,7 @@ struct Crawl {
     fetched: BTreeMap<String, (RepoDetail, DateTime<Utc>, Vec<Tag>)>,
     responses: Vec<Fetched>,
     warnings: Vec<String>,
+    rejected: Vec<Reject>,
     stats: (u64, u64),
 }
 
@@ -219,9 +287,18 @@ async fn crawl(opts: &Options, prev: Option<&Previous>) -> Result<Crawl> {
         .first()
         .map(|r| r.captured_at())
         .unwrap_or_else(Utc::now);
+    let mut rejected = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut list = Vec::new();
     for item in listing.items {
+        // checked before anything else uses the name: no URL, no row, no path
+        if let Err(refused) = names::hub_name(&item.name) {
+            rejected.push(Reject {
+                repository: item.name,
+                refused,
+            });
+            continue;
+        }
         if seen.insert(item.name.clone()) {
             list.push(item);
         } else {
@@ -249,6 +326,7 @@ async fn crawl(opts: &Options, prev: Option<&Previous>) -> Result<Crawl> {
     }
     let mut fetched = BTreeMap::new();
     let mut detail_responses = BTreeMap::new();
+    let mut tag_rejects = BTreeMap::new();
     while let Some(joined) = set.join_next().await {
         let (name, detail, response, tags) =
             joined.map_err(|e| Error::data("a crawl task", e))??;
@@ -259,8 +337,13 @@ async fn crawl(opts: &Options, prev: Option<&Previous>) -> Result<Crawl> {
         let mut responses = vec![response];
         responses.extend(tags.responses);
         detail_responses.insert(name.clone(), responses);
-        fetched.insert(name, (detail, at, tags.items));
+        let (kept, refused) = vet_tags(&name, tags.items);
+        tag_rejects.insert(name.clone(), refused);
+        fetched.insert(name, (detail, at, kept));
     }
+    // tasks finish in any order: rejects are listed by repository, so runs compare equal
+    rejected.extend(tag_rejects.into_values().flatten());
+    warnings.extend(rejected.iter().map(Reject::warning));
     bar.finish_and_clear();
     let mut responses = listing.responses;
     responses.extend(detail_responses.into_values().flatten());
@@ -272,6 +355,7 @@ async fn crawl(opts: &Options, prev: Option<&Previous>) -> Result<Crawl> {
         fetched,
         responses,
         warnings,
+        rejected,
         stats: (stats.requests.load(Relaxed), stats.attempts.load(Relaxed)),
     })
 }
@@ -380,4 +464,69 @@ pub fn tag_rows(
         }
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::TagImage;
+
+    fn tag(name: &str, digests: &[&str]) -> Tag {
+        Tag {
+            name: name.into(),
+            full_size: None,
+            last_updated: None,
+            tag_status: None,
+            images: digests
+                .iter()
+                .map(|d| TagImage {
+                    architecture: Some("amd64".into()),
+                    os: None,
+                    variant: None,
+                    digest: Some(d.to_string()),
+                    size: None,
+                    last_pulled: None,
+                    last_pushed: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn bad_tags_are_dropped_and_bad_digests_removed_with_a_reject_each() {
+        let good = format!("sha256:{}", "ab".repeat(32));
+        let (kept, rejected) = vet_tags(
+            "nginx",
+            vec![
+                tag("latest", &[&good, "sha256:../../x"]),
+                tag("../../etc/passwd", &[&good]),
+                tag("a..b", &[]),
+                tag("-x", &[]),
+                tag("x\u{202e}", &[]),
+            ],
+        );
+        let names: Vec<&str> = kept.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["latest", "a..b"]);
+        assert_eq!(kept[0].images[0].digest.as_deref(), Some(good.as_str()));
+        assert_eq!(kept[0].images[1].digest, None, "the image stays, unpinned");
+        let kinds: Vec<names::Kind> = rejected.iter().map(|r| r.refused.kind).collect();
+        use names::Kind::{Digest, Tag as T};
+        assert_eq!(kinds, [Digest, T, T, T]);
+        let lines: Vec<String> = rejected.iter().map(Reject::warning).collect();
+        assert!(lines[0].starts_with("repository \"nginx\": platform digest removed"));
+        assert!(lines[1].contains("tag \"../../etc/passwd\" refused: path traversal"));
+        assert!(lines[3].contains("\"x\\u{202e}\""), "{}", lines[3]);
+        assert!(lines.iter().all(|l| !l.contains('\u{202e}')));
+    }
+
+    #[test]
+    fn a_refused_repository_warns_that_it_was_dropped() {
+        let r = Reject {
+            repository: "<script>".into(),
+            refused: names::hub_name("<script>").unwrap_err(),
+        };
+        assert!(r
+            .warning()
+            .starts_with("dropped from the snapshot: repository \"<script>\" refused"));
+    }
 }

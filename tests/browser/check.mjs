@@ -8,9 +8,18 @@
 // console error, page error, CSP violation or failed request occurred.
 // Keeps a full-page screenshot.
 //
+// With --hostile (a report built from hostile input, see tests/hostile.rs) it also asserts
+// that nothing the data carried came alive: the canary `window.__hubaudit_pwned` that the
+// payloads try to set stayed undefined, no dialog (alert/confirm/prompt) opened, the DOM holds
+// only the elements the report itself emits (no injected <img>, <a>, <textarea>, <iframe>, or
+// <svg> other than the charts), and no bidi override or control character is left in the
+// page (they must be shown as `[U+XXXX]`). --expect-text asserts the rendered text contains
+// a string (repeatable), e.g. `[U+202E]`.
+//
 // Usage:
 //   node tests/browser/check.mjs --report DIR/index.html --screenshot OUT.png \
-//        [--tables id1,id2,...] [--charts id1,id2,...] [--banner]
+//        [--tables id1,id2,...] [--charts id1,id2,...] [--banner] [--hostile] \
+//        [--expect-text TEXT ...]
 //
 // Last line printed is always `browser-check: N passed, M failed`.
 // Exit code: 0 if nothing failed, 1 otherwise (usage errors included).
@@ -35,7 +44,15 @@ const CHROMIUM_ARGS = [
 const TIMEOUT_MS = 30_000;
 const USAGE =
   'usage: node tests/browser/check.mjs --report DIR/index.html --screenshot OUT.png ' +
-  '[--tables id1,id2,...] [--charts id1,id2,...] [--banner]';
+  '[--tables id1,id2,...] [--charts id1,id2,...] [--banner] [--hostile] [--expect-text TEXT ...]';
+// Elements the report emits (page, tables, inline SVG charts); anything else came from data.
+const REPORT_ELEMENTS = new Set([
+  'html', 'head', 'meta', 'title', 'style', 'body', 'p', 'h1', 'h2', 'ul', 'li', 'section', 'div',
+  'table', 'thead', 'tbody', 'tr', 'th', 'td', 'footer',
+  'svg', 'g', 'rect', 'text', 'tspan', 'line', 'polyline', 'path', 'circle', 'desc',
+]);
+// What the report must show as `[U+XXXX]` instead of applying (same set as svg::is_hidden).
+const HIDDEN = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\u2028\u2029\uFEFF\uFFFE\uFFFF]/g;
 
 let passed = 0;
 let failed = 0;
@@ -82,6 +99,8 @@ try {
       tables: { type: 'string' },
       charts: { type: 'string' },
       banner: { type: 'boolean', default: false },
+      hostile: { type: 'boolean', default: false },
+      'expect-text': { type: 'string', multiple: true, default: [] },
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: true,
@@ -100,6 +119,8 @@ try {
     tables: splitIds(values.tables, '--tables'),
     charts: splitIds(values.charts, '--charts'),
     banner: values.banner,
+    hostile: values.hostile,
+    expectText: values['expect-text'],
   };
 } catch (err) {
   console.log(USAGE);
@@ -125,6 +146,7 @@ const consoleErrors = [];
 const cspConsole = [];
 const pageErrors = [];
 const failedRequests = [];
+const dialogs = [];
 
 let browser;
 try {
@@ -171,6 +193,11 @@ try {
     } else if (type === 'error') {
       consoleErrors.push(`console error: ${oneLine(text)}${where}`);
     }
+  });
+  // A dialog means script ran: record it and dismiss it so the page goes on.
+  page.on('dialog', async (dialog) => {
+    dialogs.push(`${dialog.type()} dialog: ${oneLine(dialog.message())}`);
+    await dialog.dismiss().catch(() => {});
   });
   page.on('pageerror', (err) => {
     pageErrors.push(`page error: ${oneLine(err.stack || err.message || err)}`);
@@ -297,6 +324,46 @@ try {
     }
   }
 
+  // ---- hostile input stayed inert
+  if (opts.hostile) {
+    const seen = await page.evaluate(() => {
+      const names = [];
+      const strayCharts = [];
+      for (const el of document.querySelectorAll('*')) {
+        const name = el.localName;
+        if (name === 'svg' && !(el.id || '').startsWith('chart-')) strayCharts.push(`<svg id=${JSON.stringify(el.id)}>`);
+        names.push(name);
+      }
+      return {
+        canary: typeof window.__hubaudit_pwned,
+        names,
+        strayCharts,
+        html: document.documentElement.outerHTML,
+        text: document.body ? document.body.innerText : '',
+      };
+    });
+    if (seen.canary === 'undefined') pass('canary window.__hubaudit_pwned stayed undefined');
+    else fail(`canary window.__hubaudit_pwned is ${seen.canary}: a payload ran`);
+    const foreign = [...new Set(seen.names.filter((n) => !REPORT_ELEMENTS.has(n)))];
+    if (foreign.length === 0 && seen.strayCharts.length === 0)
+      pass(`only report elements in the DOM (${seen.names.length} elements)`);
+    else fail(`elements the report does not emit: ${[...foreign.map((n) => `<${n}>`), ...seen.strayCharts].join(', ')}`);
+    const hidden = [...new Set(seen.html.match(HIDDEN) || [])].map(
+      (c) => `U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}`,
+    );
+    if (hidden.length === 0) pass('no control or bidi characters applied in the page');
+    else fail(`control or bidi characters left in the page: ${hidden.join(', ')}`);
+    const shown = (seen.text.match(/\[U\+[0-9A-F]{4}\]/g) || []).length;
+    pass(`${shown} hidden character(s) shown as [U+XXXX]`);
+  }
+  if (opts.expectText.length) {
+    const text = await page.evaluate(() => (document.body ? document.body.innerText : ''));
+    for (const want of opts.expectText) {
+      if (text.includes(want)) pass(`text contains ${JSON.stringify(want)}`);
+      else fail(`text does not contain ${JSON.stringify(want)}`);
+    }
+  }
+
   // ---- screenshot (taken even when something above failed, to help debugging)
   try {
     mkdirSync(dirname(opts.screenshot), { recursive: true });
@@ -318,6 +385,7 @@ try {
   report('CSP violations', [...cspConsole, ...cspEvents.map((e) => `securitypolicyviolation: ${e}`)]);
   report('page errors', pageErrors);
   report('failed requests', failedRequests);
+  report('dialogs', dialogs);
 } catch (err) {
   fail(`unexpected: ${oneLine(err.stack || err.message)}`);
 } finally {

@@ -25,7 +25,7 @@ use crate::io::partition;
 use crate::reference::{self, Study};
 use crate::svg;
 pub use read::ImageView;
-pub use render::{escape_html, escape_md};
+pub use render::{csv_field, escape_html, escape_md};
 use render::{Page, Section};
 
 /// What to report.
@@ -422,12 +422,15 @@ pub fn compare(
     rows
 }
 
+/// Writes a table as CSV, every field through [`render::csv_field`] (no spreadsheet formula
+/// from the data) and otherwise whole (no shortening: the CSV is where long values live).
 fn write_csv(path: &Path, (header, rows): &tables::Table) -> Result<()> {
     let ctx = || path.display().to_string();
     let mut w = csv::Writer::from_path(path).map_err(|e| Error::data(ctx(), e))?;
     w.write_record(header).map_err(|e| Error::data(ctx(), e))?;
     for r in rows {
-        w.write_record(r).map_err(|e| Error::data(ctx(), e))?;
+        let fields = r.iter().map(|f| render::csv_field(f).into_owned());
+        w.write_record(fields).map_err(|e| Error::data(ctx(), e))?;
     }
     w.flush().map_err(|e| Error::io(path, e))?;
     partition::fsync_file(path)
@@ -449,6 +452,43 @@ mod tests {
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
         );
         assert_eq!(escape_md("a|b\nc<d"), "a\\|b c&lt;d");
+    }
+
+    #[test]
+    fn csv_files_neutralise_formulas_and_keep_their_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        let values = [
+            "=cmd|' /C calc'!A0",
+            "+1",
+            "-2+3",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "a,b\n\"c\"",
+            "-7",
+            "\u{0}\u{202e}",
+        ];
+        let rows = values
+            .iter()
+            .map(|v| vec![v.to_string(), "x".into()])
+            .collect();
+        write_csv(&path, &(vec!["value", "other"], rows)).unwrap();
+        let mut r = csv::ReaderBuilder::new().from_path(&path).unwrap();
+        let back: Vec<Vec<String>> = r
+            .records()
+            .map(|x| x.unwrap().iter().map(String::from).collect())
+            .collect();
+        assert_eq!(back.len(), values.len());
+        for (row, v) in back.iter().zip(values) {
+            assert_eq!(row.len(), 2, "{row:?}");
+            let expected = if v.starts_with(['=', '+', '@', '\t', '\r']) || v == "-2+3" {
+                format!("'{v}")
+            } else {
+                v.to_string()
+            };
+            assert_eq!(row[0], expected);
+        }
     }
 
     #[test]

@@ -319,7 +319,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
 }
 
 /// The jobs of a run, and rows for images that cannot be scanned (no tags; a registry scan
-/// without a digest to pin).
+/// without a digest to pin; a name, tag or digest outside Docker's reference grammar).
 fn plan(
     opts: &Options,
     repos: &[&tables::RepoRow],
@@ -351,6 +351,18 @@ fn plan(
             ));
             continue;
         };
+        // The staged tables may come from older runs or backfill: the name, tag and digest
+        // become a path, a reference and an argv below, so one outside the grammar (`..`, a
+        // `/` in a tag, a leading `-`) is a failed row naming it, never a job.
+        let checked = crate::names::repository(&repo.name)
+            .and_then(|()| crate::names::tag(&tag))
+            .and_then(|()| digest.as_deref().map_or(Ok(()), crate::names::digest));
+        if let Err(refused) = checked {
+            let mut row = unscannable(Some(tag), reason, &format!("not scanned: {refused}"));
+            row.status = "failed".into();
+            rows.push(row);
+            continue;
+        }
         let inventory = digest
             .as_deref()
             .map(|d| catalog::inventory_path(&opts.datasets, d))
