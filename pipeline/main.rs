@@ -16,7 +16,8 @@ use hubaudit::{catalog, dates, trivy};
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success
-  1  partial: the stage finished but some items failed (they are rows with a status)
+  1  partial: the stage finished but some items failed (rows with a status) or were refused
+     (Hub names outside the reference grammar, named in warnings)
   2  an outside system (Docker Hub, a registry, Trivy) failed beyond the retry budget;
      nothing was written for the snapshot
   3  bad input: arguments, configuration, dates, missing or corrupt input files (a damaged
@@ -356,8 +357,9 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::ExtractHub(args) => {
             let opts = extract_options(&config, &args)?;
-            print_extract(&extract_hub::run(&opts)?);
-            Ok(exit::OK)
+            let s = extract_hub::run(&opts)?;
+            print_extract(&s);
+            Ok(extract_code(&s))
         }
         Command::Scan(args) => {
             let summary = scan::run(&scan_options(&config, &args)?)?;
@@ -370,8 +372,13 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::PullCounts(args) => {
             let opts = extract_options(&config, &args)?;
-            print_pulls(&pull_counts::run(&pull_options(&opts))?);
-            Ok(exit::OK)
+            let s = pull_counts::run(&pull_options(&opts))?;
+            print_pulls(&s);
+            Ok(if s.rejected == 0 {
+                exit::OK
+            } else {
+                exit::PARTIAL
+            })
         }
         Command::Join(args) => {
             print_join(&join::run(&join_options(&config, &args)?)?);
@@ -562,8 +569,9 @@ fn scan_options(config: &Config, args: &ScanArgs) -> Result<scan::Options> {
 /// where images and the Trivy DB come from (defaults: the registry and a downloaded DB).
 fn run_all(config: &Config, opts: &extract_hub::Options, scan_args: &ScanArgs) -> Result<i32> {
     out!("== {} ==", opts.snapshot);
-    print_extract(&extract_hub::run(opts)?);
-    let mut code = exit::OK;
+    let extracted = extract_hub::run(opts)?;
+    print_extract(&extracted);
+    let mut code = extract_code(&extracted);
     let scan_args = ScanArgs {
         write: WriteArgs {
             datasets: Some(opts.datasets.clone()),
@@ -574,7 +582,7 @@ fn run_all(config: &Config, opts: &extract_hub::Options, scan_args: &ScanArgs) -
     let summary = scan::run(&scan_options(config, &scan_args)?)?;
     print_scan(&summary);
     if summary.partial() {
-        code = exit::PARTIAL;
+        code = code.max(exit::PARTIAL);
     }
     print_pulls(&pull_counts::run(&pull_options(opts))?);
     print_join(&join::run(&join::Options {
@@ -777,8 +785,23 @@ fn print_extract(s: &extract_hub::Summary) {
         s.carried_forward,
         s.previous.map(|p| format!(" from {p}")).unwrap_or_default()
     );
+    if !s.rejected.is_empty() {
+        out!(
+            "  refused {} names, tags or digests outside Docker's reference grammar (warnings below); exit 1",
+            s.rejected.len()
+        );
+    }
     for w in &s.warnings {
         eprintln!("warning: {w}");
+    }
+}
+
+/// Partial (1) when the Hub listed values that were refused, else success.
+fn extract_code(s: &extract_hub::Summary) -> i32 {
+    if s.rejected.is_empty() {
+        exit::OK
+    } else {
+        exit::PARTIAL
     }
 }
 

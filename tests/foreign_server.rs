@@ -61,7 +61,7 @@ fn works_against_a_plain_static_file_server() {
             &format!("v2/repositories/library/{name}/tags"),
             json!({"count": 1, "next": null, "results": [
             {"name": "latest", "full_size": 5, "last_updated": "2021-08-01T00:00:00Z", "tag_status": "active",
-             "images": [{"architecture": "amd64", "os": "linux", "digest": "sha256:00", "size": 5}]}]}),
+             "images": [{"architecture": "amd64", "os": "linux", "digest": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "size": 5}]}]}),
         );
     }
     let server = Killed(

@@ -304,13 +304,13 @@ impl World {
         join::run(&join::Options {
             datasets: self.datasets(),
             snapshot: date(DATE),
-            reference: repo().join("datasets/reference"),
+            reference: None,
         })
         .unwrap();
         report::run(&report::Options {
             datasets: self.datasets(),
             date: date(DATE),
-            reference: repo().join("datasets/reference"),
+            reference: None,
             threshold: 50,
             window: None,
             tolerance_days: 2,
@@ -915,7 +915,7 @@ fn the_scan_plan_refuses_bad_names_tags_and_digests_before_any_path_reference_or
             retry_budget: std::time::Duration::from_secs(5),
             backoff_base: std::time::Duration::from_millis(10),
             images: Vec::new(),
-            reference: repo().join("datasets/reference"),
+            reference: None,
             credentials: None,
             full: false,
             client_memory_mib: 256,

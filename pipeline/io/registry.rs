@@ -481,7 +481,7 @@ impl Registry {
             .thread_name("hubaudit-registry")
             .enable_all()
             .build()
-            .map_err(|e| Error::data("starting the registry client runtime", e))?;
+            .map_err(|e| Error::internal("starting the registry client runtime", e))?;
         Ok(Registry {
             endpoint,
             base,

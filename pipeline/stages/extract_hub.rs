@@ -149,7 +149,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Error::data("starting the async runtime", e))?;
+        .map_err(|e| Error::internal("starting the async runtime", e))?;
     let crawl = runtime.block_on(crawl(opts, prev.as_ref()))?;
     drop(runtime);
 

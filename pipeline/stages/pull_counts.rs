@@ -36,6 +36,8 @@ pub struct Summary {
     pub requests: u64,
     pub source: String,
     pub warnings: Vec<String>,
+    /// Names outside Docker's reference grammar, dropped (each has a warning).
+    pub rejected: usize,
 }
 
 /// Runs the stage.
@@ -43,7 +45,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::data("starting the async runtime", e))?;
+        .map_err(|e| Error::internal("starting the async runtime", e))?;
     let http = JsonClient::new(
         RetryPolicy::from(&opts.hub),
         opts.hub.concurrency,
@@ -58,6 +60,17 @@ pub fn run(opts: &Options) -> Result<Summary> {
         .map(|r| r.captured_at())
         .unwrap_or_else(Utc::now);
     let mut items = listing.items;
+    let mut warnings = listing.warnings;
+    // the same grammar as extract-hub: a name outside it is dropped with a warning naming it
+    let before = items.len();
+    items.retain(|i| match crate::names::repository(&i.name) {
+        Ok(()) => true,
+        Err(refused) => {
+            warnings.push(format!("dropped from the pull counts: {refused}"));
+            false
+        }
+    });
+    let rejected = before - items.len();
     items.sort_by(|a, b| a.name.cmp(&b.name));
     items.dedup_by(|a, b| a.name == b.name);
     let raw: Vec<serde_json::Value> = listing.responses.iter().map(Fetched::raw_record).collect();
@@ -100,6 +113,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
             .count(),
         requests: client.http().stats.requests.load(Relaxed),
         source,
-        warnings: listing.warnings,
+        warnings,
+        rejected,
     })
 }
