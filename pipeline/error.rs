@@ -35,7 +35,7 @@ pub enum Error {
     #[error("{url}: {reason}")]
     Upstream { url: String, reason: String },
     /// A local file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}{}", path.display(), io_hint(source))]
     Io {
         path: PathBuf,
         #[source]
@@ -83,6 +83,17 @@ impl Error {
             context: context.into(),
             message: message.to_string(),
         }
+    }
+}
+
+/// What to do about an I/O error, where there is something to say.
+fn io_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull => {
+            "; the disk is full: free space and run the stage again (every partition written before is intact: writes are atomic)"
+        }
+        std::io::ErrorKind::PermissionDenied => "; check the folder's owner and mode",
+        _ => "",
     }
 }
 

@@ -43,7 +43,18 @@ pub fn require(test: &str, part: &str) -> Option<PathBuf> {
     if std::env::var_os(REQUIRE_ENV).is_some_and(|v| !v.is_empty()) {
         panic!("{why}; {REQUIRE_ENV} is set, so missing public data is a failure");
     }
-    eprintln!("{why}");
+    log_skip(&why);
+    None
+}
+
+/// Says that `test` is skipped for a reason other than public data (e.g. a mount needs root),
+/// the same way: printed, and logged for `just test`'s count.
+pub fn skip(test: &str, reason: &str) {
+    log_skip(&format!("skipped: {test}: {reason}"));
+}
+
+fn log_skip(line: &str) {
+    eprintln!("{line}");
     if let Some(log) = std::env::var_os(SKIP_LOG_ENV).filter(|v| !v.is_empty()) {
         // appends are atomic for short lines, so parallel tests do not interleave
         if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -51,8 +62,7 @@ pub fn require(test: &str, part: &str) -> Option<PathBuf> {
             .append(true)
             .open(log)
         {
-            let _ = writeln!(f, "{why}");
+            let _ = writeln!(f, "{line}");
         }
     }
-    None
 }

@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod extract_hub;
 mod foreign_server;
+mod full_disk;
 mod hostile;
 mod live_scan;
 mod marts;

@@ -17,8 +17,14 @@ pub fn write_gz<'a>(
     let mut gz = GzEncoder::new(std::io::BufWriter::new(file), Compression::default());
     let mut n = 0;
     for line in lines {
-        serde_json::to_writer(&mut gz, line)
-            .map_err(|e| Error::internal(path.display().to_string(), e))?;
+        // a write error (a full disk) is local I/O; anything else is a bug
+        serde_json::to_writer(&mut gz, line).map_err(|e| {
+            if e.is_io() {
+                Error::io(path, e.into())
+            } else {
+                Error::internal(path.display().to_string(), e)
+            }
+        })?;
         gz.write_all(b"\n").map_err(|e| Error::io(path, e))?;
         n += 1;
     }

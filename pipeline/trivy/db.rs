@@ -174,7 +174,8 @@ pub fn link(from: &Path, into: &Path) -> Result<()> {
     for name in ["trivy.db", "metadata.json"] {
         let (src, dst) = (from.join(name), into.join(name));
         if std::fs::hard_link(&src, &dst).is_err() {
-            std::fs::copy(&src, &dst).map_err(|e| Error::io(&src, e))?;
+            // the source was just read: a failure is the copy's side (a full disk)
+            std::fs::copy(&src, &dst).map_err(|e| Error::io(&dst, e))?;
         }
     }
     Ok(())
