@@ -66,8 +66,9 @@ registry-tools:
 test: build tools notebook-tools browser-tools registry-tools
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
-    mkdir -p target && : > target/test-skips.txt
-    HUBAUDIT_SKIP_LOG="$PWD/target/test-skips.txt" cargo test
+    mkdir -p target && : > target/test-skips.txt && : > target/reliability.jsonl
+    HUBAUDIT_SKIP_LOG="$PWD/target/test-skips.txt" HUBAUDIT_RELIABILITY_LOG="$PWD/target/reliability.jsonl" cargo test
+    python3 tests/python/reliability_doc.py target/reliability.jsonl > target/RELIABILITY.md
     rm -rf target/test-world
     {{bin}} sample run --datasets target/test-world > target/test-world.log
     tail -n 3 target/test-world.log
@@ -78,7 +79,16 @@ test: build tools notebook-tools browser-tools registry-tools
         --screenshot target/test-artifacts/report-2021-08-24.png --banner \
         --tables summary,deprecated,comparison,vulnerable,downloads,eol,stale,study-comparison \
         --charts chart-fixable,chart-downloads,chart-trend
-    @n=$(grep -c . target/test-skips.txt || true); echo "skipped tests: ${n:-0} (they need the public data of ../shared/data or \$HUBAUDIT_PUBLIC_DATA; CI requires it)"; sed 's/^/  /' target/test-skips.txt
+    @if [ -n "${HUBAUDIT_REQUIRE_PUBLIC_DATA:-}" ]; then diff -u docs/RELIABILITY.md target/RELIABILITY.md > /dev/null || { echo "docs/RELIABILITY.md differs from what the tests recorded (target/RELIABILITY.md): run just reliability"; exit 1; }; fi
+    @n=$(grep -c . target/test-skips.txt || true); echo "skipped tests: ${n:-0} (they need the public data of ../shared/data or \$HUBAUDIT_PUBLIC_DATA, or root; CI requires them)"; sed 's/^/  /' target/test-skips.txt
+
+# Regenerate docs/RELIABILITY.md from the records of the reliability tests (crashes, full disk,
+# integrity, determinism, faults, hostile input, properties); needs the public data and root
+reliability: build tools browser-tools registry-tools
+    mkdir -p target && : > target/reliability.jsonl
+    HUBAUDIT_REQUIRE_PUBLIC_DATA=1 HUBAUDIT_RELIABILITY_LOG="$PWD/target/reliability.jsonl" cargo test --test integration -- crash full_disk integrity portable extract_hub live_scan hostile properties
+    python3 tests/python/reliability_doc.py target/reliability.jsonl > docs/RELIABILITY.md
+    @echo "docs/RELIABILITY.md: $(grep -c '^| ' docs/RELIABILITY.md) rows"
 
 # Execute the notebooks against datasets/ (after `just run`)
 notebooks: notebook-tools

@@ -78,6 +78,12 @@ fn retry_after_seconds_is_honoured_with_a_measured_delay() {
     assert_eq!(listing.items.len(), 168);
     assert!(took >= Duration::from_secs(2), "waited only {took:?}");
     assert!(took < Duration::from_secs(6), "waited {took:?}");
+    hubaudit::reliability::record(
+        "Hub API faults",
+        "429 with Retry-After: 2 (seconds), then 429 with X-Retry-After (unix time)",
+        2,
+        "both waited the time asked (at least 2 s and at least 1 s) and the listing completed",
+    );
 }
 
 #[test]
@@ -124,6 +130,12 @@ fn server_errors_resets_and_truncated_bodies_are_retried_then_succeed() {
         s.requests + 4,
         "four faults cost four extra attempts"
     );
+    hubaudit::reliability::record(
+        "Hub API faults",
+        "503, a TCP reset, a truncated JSON body, 502, a slow body, in a row",
+        5,
+        "retried with backoff: exactly 4 extra attempts, all 168 repositories extracted",
+    );
 }
 
 #[test]
@@ -145,6 +157,12 @@ fn exhausted_budget_fails_naming_the_url_and_writes_nothing() {
         .unwrap()
         .is_empty());
     assert!(!catalog::dataset_dir(&w.datasets(), &REPOSITORIES).exists());
+    hubaudit::reliability::record(
+        "Hub API faults",
+        "503 on every request until the retry budget runs out",
+        1,
+        "exit 2 naming the URL and the status; no partition written, not even the dataset folder",
+    );
 }
 
 #[test]
@@ -168,6 +186,12 @@ fn rate_limit_window_pauses_instead_of_failing() {
     let stats = &client.http().stats;
     assert_eq!(stats.attempts.load(Relaxed), 5);
     assert_eq!(stats.retries.load(Relaxed), 0);
+    hubaudit::reliability::record(
+        "Hub API faults",
+        "a rate limit of 3 requests per 2 s (X-RateLimit-Remaining/Reset)",
+        5,
+        "the client waited for the reset before sending: 5 requests, 0 of them answered 429",
+    );
 }
 
 #[test]
@@ -190,6 +214,12 @@ fn a_response_slower_than_the_timeout_is_retried() {
         start.elapsed()
     );
     assert_eq!(client.http().stats.retries.load(Relaxed), 1);
+    hubaudit::reliability::record(
+        "Hub API faults",
+        "an answer slower than the request timeout (2.5 s against 1 s)",
+        1,
+        "the request was abandoned at the timeout and retried once; the listing completed",
+    );
 }
 
 #[test]
@@ -207,6 +237,12 @@ fn paging_loop_is_stopped_with_a_warning() {
         listing.warnings.iter().any(|w| w.contains("paging loop")),
         "{:?}",
         listing.warnings
+    );
+    hubaudit::reliability::record(
+        "Hub API faults",
+        "a paging loop (the last page's next points back to the first)",
+        1,
+        "each page read once, 168 repositories, and a warning naming the loop",
     );
 }
 

@@ -10,6 +10,7 @@ mod extract_hub;
 mod foreign_server;
 mod full_disk;
 mod hostile;
+mod integrity;
 mod live_scan;
 mod marts;
 mod partition;

@@ -289,6 +289,12 @@ fn a_live_scan_by_digest_equals_the_archive_scan_and_a_stored_db_rederives_it() 
     );
     assert_eq!(again.layer_analyses, 0);
     assert_eq!(findings(w), archive_findings, "re-derived exactly");
+    hubaudit::reliability::record(
+        "live scan path",
+        "168 sample images pulled by digest from docker-registry (bearer tokens), DB downloaded from it",
+        168,
+        "total and fixable counts of every image, and every finding, equal to the archive path's; a rescan with the stored DB by its digest gave the same findings with 0 image analyses",
+    );
 }
 
 #[test]
@@ -320,6 +326,12 @@ fn a_wrong_password_exits_2_naming_the_registry_before_any_image() {
     // with the token flow (Docker Hub's), the token service refuses and the run stops too
     let token = live_with_token_refusal();
     assert!(token.contains("rejected"), "{token}");
+    hubaudit::reliability::record(
+        "registry faults",
+        "a wrong registry password (htpasswd, and the bearer-token flow)",
+        2,
+        "both stopped before any image with exit 2 naming the registry; nothing written; the password never printed",
+    );
 }
 
 /// The preflight against a bearer-token registry with a wrong password: the error text.
@@ -386,6 +398,12 @@ fn a_digest_deleted_since_the_crawl_is_a_failed_row_and_the_run_goes_on() {
         (r["redis"].status.as_str(), r["alpine"].status.as_str()),
         ("ok", "ok")
     );
+    hubaudit::reliability::record(
+        "registry faults",
+        "a digest deleted from the registry after the crawl",
+        3,
+        "its image is a failed row saying the digest is not in the registry; the other 2 images scanned; exit 1",
+    );
 }
 
 #[test]
@@ -444,5 +462,11 @@ fn rate_limits_are_waited_out_then_give_up_as_a_failed_row() {
     assert!(
         took < Duration::from_secs(90),
         "within the budget ({took:?})"
+    );
+    hubaudit::reliability::record(
+        "registry faults",
+        "429 TOOMANYREQUESTS from a fault proxy: 4 times for one image, always for another",
+        2,
+        "the first was scanned after paced retries; the second became a failed row naming its attempts and waits, within the 25 s budget",
     );
 }
