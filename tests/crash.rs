@@ -164,7 +164,7 @@ fn a_sample_run_killed_anywhere_leaves_every_partition_intact_and_reruns_to_the_
         "hubaudit sample run killed with SIGKILL, then re-run in the same folder",
         KILLS as u64,
         &format!(
-            "{KILLS} kills aimed at every {}th of the {total} partitions a run writes, from before the first to the last (more than half must land between partition writes, and do); after every kill all visible partitions were intact and the next run completed; the final report ({} files) is byte-identical and the tables ({tables} partitions, {rows} rows) equal to an uninterrupted run's but for how each image was scanned (analysed or rescanned)",
+            "{KILLS} kills aimed at every {} of the {total} partitions a run writes, from before the first to the last (more than half must land between partition writes, and do); after every kill all visible partitions were intact and the next run completed; the final report ({} files) is byte-identical and the tables ({tables} partitions, {rows} rows) equal to an uninterrupted run's but for how each image was scanned (analysed or rescanned)",
             ordinal(KILLS),
             want.len()
         ),
