@@ -15,7 +15,10 @@ sha256, the schema as [name, Arrow type] pairs in arrow-rs's Display form, zstd 
   agree with the findings; fixable = fixed_version present);
 - pull_counts for every day of the DAYS days ending on the last snapshot (N rows each: the
   last snapshot's names; a few null counts, a few images capped at 2147483647 before 2021-01,
-  one reset), consistent with the repositories' pull_count on snapshot dates.
+  reset between the last two snapshots), consistent with the repositories' pull_count on
+  snapshot dates. Note: hubaudit's join reads only the pull_counts partition of the snapshot
+  it joins, and the report only the pulls marts join wrote, so of the year only the snapshot
+  dates reach a report (a window starting before the first snapshot is `missing` throughout).
 
 The catalog schemas are copied from pipeline/catalog.rs; if it changes, change SCHEMAS here.
 Everything is drawn from one numpy Generator (seeded), so equal arguments give equal rows
@@ -42,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-GEN_VERSION = "1"
+GEN_VERSION = "2"
 UTC = dt.timezone.utc
 TS = pa.timestamp("us", tz="UTC")
 LIST = pa.list_(pa.field("item", pa.string(), True))
@@ -316,8 +319,14 @@ class World:
         capped = rng.random(u) < 0.003  # the Hub's int32 cap, before 2021-01
         cap_until = sum(1 for d in self.pull_days if d < dt.date(2021, 1, 1))
         self.pulls[capped, :cap_until] = 2_147_483_647
-        reset = int(rng.integers(0, n))  # one image whose count went down mid-year
-        self.pulls[reset, span // 2:] -= self.pulls[reset, span // 2] // 2
+        # one image in 500 whose count went down (a reset) on a day between the last two
+        # snapshots, so the report's window between them flags it
+        reset = rng.random(u) < 0.002
+        if len(snapshots) > 1:
+            day = self.pull_days.index(snapshots[-1]) - (snapshots[-1] - snapshots[-2]).days // 2
+        else:
+            day = span // 2
+        self.pulls[reset, day:] -= self.pulls[reset, day:day + 1] // 2
         self.pull_null = rng.random((u, span)) < 0.0005
         # scans: status per snapshot
         self.scan_roll = {snap: rng.random(u) for snap in snapshots}
@@ -649,9 +658,9 @@ def day_num(d: dt.date) -> int:
     return (d - dt.date(1970, 1, 1)).days
 
 
-def generate(args) -> dict:
-    out = Path(args.out)
-    params = {
+def params_of(args) -> dict:
+    """What DIR/.gen-params records: equal parameters give equal rows."""
+    return {
         "generator": GEN_VERSION,
         "images": args.images,
         "findings_per_image": args.findings_per_image,
@@ -660,6 +669,25 @@ def generate(args) -> dict:
         "days": args.days,
         "source": args.source,
     }
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--images", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--findings-per-image", type=int, default=300)
+    p.add_argument("--seed", type=int, default=10)
+    p.add_argument("--snapshots", default="2021-08-10,2021-08-24",
+                   help="comma-separated snapshot dates (staged repositories, tags, scans, findings)")
+    p.add_argument("--days", type=int, default=365,
+                   help="daily pull_counts partitions ending on the last snapshot")
+    p.add_argument("--source", default="bench", help="the rows' source column and manifests' source")
+    return p
+
+
+def generate(args) -> dict:
+    out = Path(args.out)
+    params = params_of(args)
     repo_root = Path(__file__).resolve().parent.parent
     snapshots = sorted(dt.date.fromisoformat(s) for s in args.snapshots.split(","))
     t0 = time.perf_counter()
@@ -701,17 +729,7 @@ def generate(args) -> dict:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--images", type=int, required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--findings-per-image", type=int, default=300)
-    p.add_argument("--seed", type=int, default=10)
-    p.add_argument("--snapshots", default="2021-08-10,2021-08-24",
-                   help="comma-separated snapshot dates (staged repositories, tags, scans, findings)")
-    p.add_argument("--days", type=int, default=365,
-                   help="daily pull_counts partitions ending on the last snapshot")
-    p.add_argument("--source", default="bench", help="the rows' source column and manifests' source")
-    args = p.parse_args()
+    args = parser().parse_args()
     r = generate(args)
     s = r["stats"]
     print(f"wrote {args.out}: {args.images} images, findings {s['findings']}, "

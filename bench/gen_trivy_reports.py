@@ -136,8 +136,16 @@ def report(r: random.Random, name: str, n: int) -> dict:
     }
 
 
+GEN_VERSION = "1"
+
+
+def params_of(mb: float, fpi: int, seed: int) -> dict:
+    """What DIR/.gen-params records: equal parameters give equal files."""
+    return {"generator": GEN_VERSION, "mb": mb, "findings_per_image": fpi, "seed": seed}
+
+
 def generate(out: Path, mb: float, fpi: int, seed: int) -> dict:
-    params = {"generator": "1", "mb": mb, "findings_per_image": fpi, "seed": seed}
+    params = params_of(mb, fpi, seed)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)

@@ -106,6 +106,8 @@ COPY (
     JOIN images i ON i.name = f.name
 ) TO '${out_findings}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 3);
 
+-- as join.rs: the repositories' own counts and the staged pull_counts partition of D only; the
+-- daily partitions between snapshots are read by neither join nor report (see the generator)
 COPY (
     SELECT name, pull_count, captured_at, 'extract-hub' AS read_from FROM repos
     UNION ALL
