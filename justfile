@@ -107,10 +107,29 @@ serve port="8080" *flags: build
 report date *flags: build
     {{bin}} report --date {{date}} {{flags}}
 
+# Python venv for the marts benchmark (bench/requirements.txt: duckdb, pyarrow, numpy)
+bench-tools:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    want=$(sha256sum bench/requirements.txt | cut -c1-16)
+    if [ "$(cat .tools/benchvenv/.requirements 2>/dev/null)" != "$want" ]; then
+        rm -rf .tools/benchvenv
+        python3 -m venv .tools/benchvenv
+        .tools/benchvenv/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+        echo "$want" > .tools/benchvenv/.requirements
+    fi
+
+# Marts benchmark (issue 10): join and report against DuckDB running bench/marts.sql on the same
+# generated worlds of 1,000/3,000/10,000 images (~300 findings each; cached in target/bench/marts),
+# medians of 3, and Trivy JSON -> Parquet ingest throughput; extra flags go to bench/join_bench.py
+# (e.g. `just bench-marts --sizes 30000 --rounds 1`)
+bench-marts *flags: build bench-tools
+    .tools/benchvenv/bin/python bench/join_bench.py --hubaudit {{bin}} --sizes 1000,3000,10000 --rounds 3 --ingest {{flags}}
+
 # Benchmarks: backfill a year of daily and weekly dates from generated docker-library-sized
-# histories (thousands of commits), and the scan stage against plain `trivy image` loops on one
-# sample date (bench/scan_bench.py); prints ratios
-bench: build tools
+# histories (thousands of commits), the scan stage against plain `trivy image` loops on one
+# sample date (bench/scan_bench.py), then the marts benchmark (bench-marts); prints ratios
+bench: build tools bench-tools
     #!/usr/bin/env bash
     set -euo pipefail
     out=target/bench; rm -rf "$out/datasets-daily" "$out/datasets-weekly" "$out/scan"
@@ -130,6 +149,7 @@ bench: build tools
     print(f"backfill 53 weekly dates: {weekly:.1f} s ({weekly / 53 * 1000:.0f} ms per date); daily/weekly = {daily / weekly:.2f}")
     PY
     python3 bench/scan_bench.py --hubaudit {{bin}} --rounds 3
+    just bench-marts
 
 # Live run for today against the real Docker Hub and registry (release build; tokens from the environment)
 live: tools
