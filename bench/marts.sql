@@ -2,8 +2,9 @@
 -- tables of `hubaudit report --date D --window A..B`, for the marts benchmark (issue 10).
 --
 -- Run by bench/run_marts_sql.py, which resolves the partitions the way hubaudit does (the
--- latest scans on or before D, the repositories and images-mart snapshot just before D, every
--- pulls-mart snapshot on or before B), checks each input file against its manifest (size and
+-- latest scans on or before D, the repositories and images-mart snapshot just before D, the
+-- pull_counts captures since that images snapshot, every pulls-mart snapshot on or before the
+-- report date), checks each input file against its manifest (size and
 -- sha256, as `verified_file` does), fills the ${...} placeholders (string.Template), runs one
 -- section (`-- @section NAME` to the next), and writes a manifest with the sha256 of every
 -- Parquet file this writes (fsynced, renamed into place). Placeholders holding a relation
@@ -106,8 +107,8 @@ COPY (
     JOIN images i ON i.name = f.name
 ) TO '${out_findings}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 3);
 
--- as join.rs: the repositories' own counts and the staged pull_counts partition of D only; the
--- daily partitions between snapshots are read by neither join nor report (see the generator)
+-- as join.rs: the repositories' own counts, then every staged pull_counts capture after the
+-- previous images snapshot and up to D (the daily captures between two joins)
 COPY (
     SELECT name, pull_count, captured_at, 'extract-hub' AS read_from FROM repos
     UNION ALL
@@ -140,7 +141,7 @@ SELECT (SELECT count(*) FROM images) AS images,
 -- @section report
 SET TimeZone = 'UTC';
 
--- read::pull_history: every pulls-mart partition on or before B; several reads on one day
+-- read::windows: every pulls-mart partition up to the report date; several reads on one day
 -- (extract-hub and pull-counts) keep the larger count (a null count is smaller than any)
 CREATE TEMP TABLE hist AS
 SELECT name, CAST(captured_at AS DATE) AS day, max(pull_count) AS pulls

@@ -7,8 +7,8 @@
 
 Reads partitions of DIR the way hubaudit does (only those with a manifest; the latest scans
 on or before D; the repositories and images-mart snapshots just before D; the staged
-pull_counts of D; for the report the latest images mart on or before D, every one before it
-and every pulls mart on or before B), checks each input against its manifest (size, then
+pull_counts after that images snapshot up to D; for the report the latest images mart on or before D, every one before it
+and every pulls mart on or before D), checks each input against its manifest (size, then
 sha256: what `verified_file` costs hubaudit), and writes under OUT (default DIR):
 `3_marts/{images,findings,pulls,rejects}/snapshot=D/part-0.parquet` with a manifest (sha256,
 fsync, written in a folder renamed into place), or `4_report/D/*.csv` (fsynced, renamed into
@@ -132,7 +132,9 @@ def join(args, integ: Integrity) -> dict:
     prev = max((s for s in repos if s < d), default=None)
     scans = max((s for s in snapshots(root, "2_staged", "scans") if s <= d), default=None)
     prev_images = max((s for s in snapshots(root, "3_marts", "images") if s < d), default=None)
-    has_pulls = d in snapshots(root, "2_staged", "pull_counts")
+    # as join.rs: every pull-counts capture after the previous images snapshot, up to D
+    pulls = [p for p in snapshots(root, "2_staged", "pull_counts")
+             if p <= d and (prev_images is None or p > prev_images)]
     v = dict(EMPTY)
     v["repos"] = rel(integ.verified(part(root, "2_staged", "repositories", d)))
     if prev:
@@ -142,8 +144,9 @@ def join(args, integ: Integrity) -> dict:
         v["findings"] = rel(integ.verified(part(root, "2_staged", "findings", scans)))
     if prev_images:
         v["prev_images"] = rel(integ.verified(part(root, "3_marts", "images", prev_images)))
-    if has_pulls:
-        v["pull_counts"] = rel(integ.verified(part(root, "2_staged", "pull_counts", d)))
+    if pulls:
+        files = [integ.verified(part(root, "2_staged", "pull_counts", p)) for p in pulls]
+        v["pull_counts"] = "read_parquet([" + ", ".join(f"'{f}'" for f in files) + "])"
     tmp = out / ".tmp" / f"duckdb-join-{d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     marts = ["images", "findings", "pulls", "rejects"]
@@ -203,8 +206,10 @@ def report(args, integ: Integrity) -> dict:
     if used is None:
         sys.exit(f"no images mart on or before {date}")
     history = [integ.verified(part(root, "3_marts", "images", s)) for s in all_images if s <= used]
+    # as read::windows: every pulls mart up to the report date (a join carries the captures
+    # taken since the previous join, so the window's captures can sit in a later partition)
     pulls = [integ.verified(part(root, "3_marts", "pulls", s))
-             for s in snapshots(root, "3_marts", "pulls") if s <= b]
+             for s in snapshots(root, "3_marts", "pulls") if s <= max(date, b)]
     lst = lambda ps: "[" + ", ".join(f"'{p}'" for p in ps) + "]"
     final = out / "4_report" / str(date)
     tmp = out / ".tmp" / f"duckdb-report-{date}-{os.getpid()}"

@@ -88,52 +88,136 @@ pub struct TagRow {
 
 /// Repository rows as a batch.
 pub fn repositories_batch(rows: &[RepoRow]) -> Result<RecordBatch> {
-    pq::batch(
+    pq::named(
         catalog::repositories_schema(),
         vec![
-            pq::strings(rows.iter().map(|r| Some(r.name.as_str()))),
-            pq::strings(rows.iter().map(|r| Some(r.namespace.as_str()))),
-            pq::strings(rows.iter().map(|r| r.description.as_deref())),
-            pq::strings(rows.iter().map(|r| r.full_description.as_deref())),
-            pq::ints(rows.iter().map(|r| r.star_count)),
-            pq::ints(rows.iter().map(|r| r.pull_count)),
-            pq::timestamps(rows.iter().map(|r| r.last_updated)),
-            pq::timestamps(rows.iter().map(|r| r.date_registered)),
-            pq::strings(rows.iter().map(|r| r.status.as_deref())),
-            pq::bools(rows.iter().map(|r| r.deprecated)),
-            pq::dates(rows.iter().map(|r| r.deprecated_since)),
-            pq::string_lists(rows.iter().map(|r| r.deprecation_targets.as_slice())),
-            pq::string_lists(rows.iter().map(|r| r.deprecation_alternatives.as_slice())),
-            pq::strings(rows.iter().map(|r| r.deprecation_link.as_deref())),
-            pq::strings(rows.iter().map(|r| r.notice_text.as_deref())),
-            pq::strings(rows.iter().map(|r| Some(r.source.as_str()))),
-            pq::timestamps(rows.iter().map(|r| Some(r.captured_at))),
-            pq::timestamps(rows.iter().map(|r| r.detail_captured_at)),
-            pq::bools(rows.iter().map(|r| r.carried_forward)),
+            (
+                "name",
+                pq::strings(rows.iter().map(|r| Some(r.name.as_str()))),
+            ),
+            (
+                "namespace",
+                pq::strings(rows.iter().map(|r| Some(r.namespace.as_str()))),
+            ),
+            (
+                "description",
+                pq::strings(rows.iter().map(|r| r.description.as_deref())),
+            ),
+            (
+                "full_description",
+                pq::strings(rows.iter().map(|r| r.full_description.as_deref())),
+            ),
+            ("star_count", pq::ints(rows.iter().map(|r| r.star_count))),
+            ("pull_count", pq::ints(rows.iter().map(|r| r.pull_count))),
+            (
+                "last_updated",
+                pq::timestamps(rows.iter().map(|r| r.last_updated)),
+            ),
+            (
+                "date_registered",
+                pq::timestamps(rows.iter().map(|r| r.date_registered)),
+            ),
+            (
+                "status",
+                pq::strings(rows.iter().map(|r| r.status.as_deref())),
+            ),
+            ("deprecated", pq::bools(rows.iter().map(|r| r.deprecated))),
+            (
+                "deprecated_since",
+                pq::dates(rows.iter().map(|r| r.deprecated_since)),
+            ),
+            (
+                "deprecation_targets",
+                pq::string_lists(rows.iter().map(|r| r.deprecation_targets.as_slice())),
+            ),
+            (
+                "deprecation_alternatives",
+                pq::string_lists(rows.iter().map(|r| r.deprecation_alternatives.as_slice())),
+            ),
+            (
+                "deprecation_link",
+                pq::strings(rows.iter().map(|r| r.deprecation_link.as_deref())),
+            ),
+            (
+                "notice_text",
+                pq::strings(rows.iter().map(|r| r.notice_text.as_deref())),
+            ),
+            (
+                "source",
+                pq::strings(rows.iter().map(|r| Some(r.source.as_str()))),
+            ),
+            (
+                "captured_at",
+                pq::timestamps(rows.iter().map(|r| Some(r.captured_at))),
+            ),
+            (
+                "detail_captured_at",
+                pq::timestamps(rows.iter().map(|r| r.detail_captured_at)),
+            ),
+            (
+                "carried_forward",
+                pq::bools(rows.iter().map(|r| r.carried_forward)),
+            ),
         ],
     )
 }
 
 /// Tag rows as a batch.
 pub fn tags_batch(rows: &[TagRow]) -> Result<RecordBatch> {
-    pq::batch(
+    pq::named(
         catalog::tags_schema(),
         vec![
-            pq::strings(rows.iter().map(|r| Some(r.repository.as_str()))),
-            pq::strings(rows.iter().map(|r| Some(r.tag.as_str()))),
-            pq::strings(rows.iter().map(|r| r.digest.as_deref())),
-            pq::strings(rows.iter().map(|r| r.os.as_deref())),
-            pq::strings(rows.iter().map(|r| r.architecture.as_deref())),
-            pq::strings(rows.iter().map(|r| r.variant.as_deref())),
-            pq::ints(rows.iter().map(|r| r.size)),
-            pq::ints(rows.iter().map(|r| r.full_size)),
-            pq::timestamps(rows.iter().map(|r| r.last_updated)),
-            pq::timestamps(rows.iter().map(|r| r.last_pulled)),
-            pq::timestamps(rows.iter().map(|r| r.last_pushed)),
-            pq::strings(rows.iter().map(|r| r.tag_status.as_deref())),
-            pq::strings(rows.iter().map(|r| Some(r.source.as_str()))),
-            pq::timestamps(rows.iter().map(|r| Some(r.captured_at))),
-            pq::bools(rows.iter().map(|r| r.carried_forward)),
+            (
+                "repository",
+                pq::strings(rows.iter().map(|r| Some(r.repository.as_str()))),
+            ),
+            (
+                "tag",
+                pq::strings(rows.iter().map(|r| Some(r.tag.as_str()))),
+            ),
+            (
+                "digest",
+                pq::strings(rows.iter().map(|r| r.digest.as_deref())),
+            ),
+            ("os", pq::strings(rows.iter().map(|r| r.os.as_deref()))),
+            (
+                "architecture",
+                pq::strings(rows.iter().map(|r| r.architecture.as_deref())),
+            ),
+            (
+                "variant",
+                pq::strings(rows.iter().map(|r| r.variant.as_deref())),
+            ),
+            ("size", pq::ints(rows.iter().map(|r| r.size))),
+            ("full_size", pq::ints(rows.iter().map(|r| r.full_size))),
+            (
+                "last_updated",
+                pq::timestamps(rows.iter().map(|r| r.last_updated)),
+            ),
+            (
+                "last_pulled",
+                pq::timestamps(rows.iter().map(|r| r.last_pulled)),
+            ),
+            (
+                "last_pushed",
+                pq::timestamps(rows.iter().map(|r| r.last_pushed)),
+            ),
+            (
+                "tag_status",
+                pq::strings(rows.iter().map(|r| r.tag_status.as_deref())),
+            ),
+            (
+                "source",
+                pq::strings(rows.iter().map(|r| Some(r.source.as_str()))),
+            ),
+            (
+                "captured_at",
+                pq::timestamps(rows.iter().map(|r| Some(r.captured_at))),
+            ),
+            (
+                "carried_forward",
+                pq::bools(rows.iter().map(|r| r.carried_forward)),
+            ),
         ],
     )
 }
@@ -241,6 +325,74 @@ pub fn read_tags(root: &std::path::Path, snapshot: chrono::NaiveDate) -> Result<
     tags_from(&batch, &path.display().to_string())
 }
 
+/// Declares a closed vocabulary stored as text: the enum, its text and its parser.
+macro_rules! vocabulary {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The text stored in the tables.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// The value whose text is `text`.
+            pub fn parse(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// How a scan ended (`2_staged/scans.status`).
+    ScanStatus {
+        /// Trivy answered with a report.
+        Ok = "ok",
+        /// Trivy or the registry failed; `error` says how. (A row nobody filled in has not
+        /// succeeded: the default.)
+        #[default]
+        Failed = "failed",
+        /// The scan's process group was killed at the timeout.
+        Timeout = "timeout",
+        /// The repository has no tag to scan.
+        NoTag = "no_tag",
+    }
+}
+
+vocabulary! {
+    /// How a scan's package list was obtained (`2_staged/scans.analysis`).
+    Analysis {
+        /// Trivy analysed the image's layers.
+        Image = "image",
+        /// The image's stored inventory was matched against the DB again.
+        SbomRescan = "sbom_rescan",
+        /// Read from an existing Trivy report (`--from-reports`).
+        Report = "report",
+        /// Nothing was analysed (no tag, or refused before any analysis): the default.
+        #[default]
+        None = "none",
+    }
+}
+
 /// A row of `2_staged/scans`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ScanRow {
@@ -249,8 +401,8 @@ pub struct ScanRow {
     pub tag_reason: String,
     pub digest: Option<String>,
     pub image_ref: Option<String>,
-    /// `image`, `sbom_rescan`, `report`, `none`.
-    pub analysis: String,
+    /// How the package list was obtained.
+    pub analysis: Analysis,
     pub os_family: Option<String>,
     pub os_name: Option<String>,
     pub eol_date: Option<NaiveDate>,
@@ -260,8 +412,8 @@ pub struct ScanRow {
     pub counts: Option<[i64; 6]>,
     /// The same for fixable findings.
     pub fixable_counts: Option<[i64; 6]>,
-    /// `ok`, `failed`, `timeout`, `no_tag`.
-    pub status: String,
+    /// How the scan ended.
+    pub status: ScanStatus,
     pub error: Option<String>,
     pub duration_ms: Option<i64>,
     pub trivy_version: Option<String>,
@@ -279,63 +431,146 @@ pub struct ScanRow {
 pub fn scans_batch(rows: &[ScanRow]) -> Result<RecordBatch> {
     let s = |f: fn(&ScanRow) -> Option<&str>| pq::strings(rows.iter().map(f));
     let mut cols = vec![
-        pq::strings(rows.iter().map(|r| Some(r.name.as_str()))),
-        s(|r| r.tag.as_deref()),
-        pq::strings(rows.iter().map(|r| Some(r.tag_reason.as_str()))),
-        s(|r| r.digest.as_deref()),
-        s(|r| r.image_ref.as_deref()),
-        pq::strings(rows.iter().map(|r| Some(r.analysis.as_str()))),
-        s(|r| r.os_family.as_deref()),
-        s(|r| r.os_name.as_deref()),
-        pq::dates(rows.iter().map(|r| r.eol_date)),
-        pq::opt_bools(rows.iter().map(|r| r.eol_at_snapshot)),
-        pq::opt_bools(rows.iter().map(|r| r.trivy_eosl)),
+        ("name", s(|r| Some(r.name.as_str()))),
+        ("tag", s(|r| r.tag.as_deref())),
+        ("tag_reason", s(|r| Some(r.tag_reason.as_str()))),
+        ("digest", s(|r| r.digest.as_deref())),
+        ("image_ref", s(|r| r.image_ref.as_deref())),
+        ("analysis", s(|r| Some(r.analysis.as_str()))),
+        ("os_family", s(|r| r.os_family.as_deref())),
+        ("os_name", s(|r| r.os_name.as_deref())),
+        ("eol_date", pq::dates(rows.iter().map(|r| r.eol_date))),
+        (
+            "eol_at_snapshot",
+            pq::opt_bools(rows.iter().map(|r| r.eol_at_snapshot)),
+        ),
+        (
+            "trivy_eosl",
+            pq::opt_bools(rows.iter().map(|r| r.trivy_eosl)),
+        ),
     ];
-    for i in 0..6 {
-        cols.push(pq::ints(rows.iter().map(|r| r.counts.map(|c| c[i]))));
+    for (i, name) in SEVERITY_COLUMNS.iter().enumerate() {
+        cols.push((name, pq::ints(rows.iter().map(|r| r.counts.map(|c| c[i])))));
     }
-    for i in 0..6 {
-        cols.push(pq::ints(
-            rows.iter().map(|r| r.fixable_counts.map(|c| c[i])),
+    for (i, name) in FIXABLE_COLUMNS.iter().enumerate() {
+        cols.push((
+            name,
+            pq::ints(rows.iter().map(|r| r.fixable_counts.map(|c| c[i]))),
         ));
     }
     cols.extend([
-        pq::strings(rows.iter().map(|r| Some(r.status.as_str()))),
-        s(|r| r.error.as_deref()),
-        pq::ints(rows.iter().map(|r| r.duration_ms)),
-        s(|r| r.trivy_version.as_deref()),
-        pq::timestamps(rows.iter().map(|r| r.db_updated_at)),
-        s(|r| r.db_digest.as_deref()),
-        pq::ints(rows.iter().map(|r| r.layers_analysed)),
-        s(|r| r.note.as_deref()),
-        pq::strings(rows.iter().map(|r| Some(r.source.as_str()))),
+        ("status", s(|r| Some(r.status.as_str()))),
+        ("error", s(|r| r.error.as_deref())),
+        ("duration_ms", pq::ints(rows.iter().map(|r| r.duration_ms))),
+        ("trivy_version", s(|r| r.trivy_version.as_deref())),
+        (
+            "db_updated_at",
+            pq::timestamps(rows.iter().map(|r| r.db_updated_at)),
+        ),
+        ("db_digest", s(|r| r.db_digest.as_deref())),
+        (
+            "layers_analysed",
+            pq::ints(rows.iter().map(|r| r.layers_analysed)),
+        ),
+        ("note", s(|r| r.note.as_deref())),
+        ("source", s(|r| Some(r.source.as_str()))),
     ]);
-    pq::batch(catalog::scans_schema(), cols)
+    pq::named(catalog::scans_schema(), cols)
 }
 
+/// The columns of [`ScanRow::counts`], in its order.
+pub const SEVERITY_COLUMNS: [&str; 6] = ["total", "critical", "high", "medium", "low", "unknown"];
+/// The columns of [`ScanRow::fixable_counts`], in its order.
+pub const FIXABLE_COLUMNS: [&str; 6] = [
+    "fixable",
+    "fixable_critical",
+    "fixable_high",
+    "fixable_medium",
+    "fixable_low",
+    "fixable_unknown",
+];
+
+/// Finding rows (each with its scan row) as a batch with the catalog's schema.
 pub fn findings_batch(rows: &[(ScanRow, Vec<Finding>)]) -> Result<RecordBatch> {
     let flat: Vec<(&ScanRow, &Finding)> = rows
         .iter()
         .flat_map(|(r, fs)| fs.iter().map(move |f| (r, f)))
         .collect();
-    pq::batch(
+    pq::named(
         catalog::findings_schema(),
         vec![
-            pq::strings(flat.iter().map(|(r, _)| Some(r.name.as_str()))),
-            pq::strings(flat.iter().map(|(r, _)| r.tag.as_deref())),
-            pq::strings(flat.iter().map(|(r, _)| r.digest.as_deref())),
-            pq::strings(flat.iter().map(|(_, f)| Some(f.vulnerability_id.as_str()))),
-            pq::strings(flat.iter().map(|(_, f)| Some(f.pkg_name.as_str()))),
-            pq::strings(flat.iter().map(|(_, f)| Some(f.installed_version.as_str()))),
-            pq::strings(flat.iter().map(|(_, f)| f.fixed_version.as_deref())),
-            pq::strings(flat.iter().map(|(_, f)| Some(f.status.as_str()))),
-            pq::bools(flat.iter().map(|(_, f)| f.fixable())),
-            pq::strings(flat.iter().map(|(_, f)| Some(f.severity.as_str()))),
-            pq::strings(flat.iter().map(|(_, f)| f.title.as_deref())),
-            pq::strings(flat.iter().map(|(_, f)| Some(f.target.as_str()))),
-            pq::strings(flat.iter().map(|(_, f)| f.class.as_deref())),
+            (
+                "name",
+                pq::strings(flat.iter().map(|(r, _)| Some(r.name.as_str()))),
+            ),
+            (
+                "tag",
+                pq::strings(flat.iter().map(|(r, _)| r.tag.as_deref())),
+            ),
+            (
+                "digest",
+                pq::strings(flat.iter().map(|(r, _)| r.digest.as_deref())),
+            ),
+            (
+                "vulnerability_id",
+                pq::strings(flat.iter().map(|(_, f)| Some(f.vulnerability_id.as_str()))),
+            ),
+            (
+                "pkg_name",
+                pq::strings(flat.iter().map(|(_, f)| Some(f.pkg_name.as_str()))),
+            ),
+            (
+                "installed_version",
+                pq::strings(flat.iter().map(|(_, f)| Some(f.installed_version.as_str()))),
+            ),
+            (
+                "fixed_version",
+                pq::strings(flat.iter().map(|(_, f)| f.fixed_version.as_deref())),
+            ),
+            (
+                "status",
+                pq::strings(flat.iter().map(|(_, f)| Some(f.status.as_str()))),
+            ),
+            ("fixable", pq::bools(flat.iter().map(|(_, f)| f.fixable()))),
+            (
+                "severity",
+                pq::strings(flat.iter().map(|(_, f)| Some(f.severity.as_str()))),
+            ),
+            (
+                "title",
+                pq::strings(flat.iter().map(|(_, f)| f.title.as_deref())),
+            ),
+            (
+                "target",
+                pq::strings(flat.iter().map(|(_, f)| Some(f.target.as_str()))),
+            ),
+            (
+                "class",
+                pq::strings(flat.iter().map(|(_, f)| f.class.as_deref())),
+            ),
         ],
     )
+}
+
+/// The values of a closed-vocabulary column, or a data error naming the first unknown one.
+fn closed<T>(
+    values: &[Option<String>],
+    column: &str,
+    context: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Vec<T>> {
+    values
+        .iter()
+        .map(|v| {
+            let text = v.as_deref().unwrap_or_default();
+            parse(text).ok_or_else(|| {
+                crate::error::Error::data(
+                    context,
+                    format!("column {column:?} holds {text:?}, which is not one of its values"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Scan rows from a batch read back.
@@ -364,26 +599,21 @@ pub fn scans_from(batch: &RecordBatch, context: &str) -> Result<Vec<ScanRow>> {
     let eol_date = c.dates("eol_date")?;
     let eol = c.opt_bools("eol_at_snapshot")?;
     let eosl = c.opt_bools("trivy_eosl")?;
-    let counts: Vec<Vec<Option<i64>>> = ["total", "critical", "high", "medium", "low", "unknown"]
+    let counts: Vec<Vec<Option<i64>>> = SEVERITY_COLUMNS
         .iter()
         .map(|n| c.ints(n))
         .collect::<Result<_>>()?;
-    let fixable: Vec<Vec<Option<i64>>> = [
-        "fixable",
-        "fixable_critical",
-        "fixable_high",
-        "fixable_medium",
-        "fixable_low",
-        "fixable_unknown",
-    ]
-    .iter()
-    .map(|n| c.ints(n))
-    .collect::<Result<_>>()?;
+    let fixable: Vec<Vec<Option<i64>>> = FIXABLE_COLUMNS
+        .iter()
+        .map(|n| c.ints(n))
+        .collect::<Result<_>>()?;
     let duration = c.ints("duration_ms")?;
     let db = c.timestamps("db_updated_at")?;
     let six = |cols: &Vec<Vec<Option<i64>>>, i: usize| -> Option<[i64; 6]> {
         cols[0][i].map(|_| std::array::from_fn(|k| cols[k][i].unwrap_or_default()))
     };
+    let analysis = closed(&analysis, "analysis", context, Analysis::parse)?;
+    let status = closed(&status, "status", context, ScanStatus::parse)?;
     Ok((0..batch.num_rows())
         .map(|i| ScanRow {
             name: name[i].clone().unwrap_or_default(),
@@ -391,7 +621,7 @@ pub fn scans_from(batch: &RecordBatch, context: &str) -> Result<Vec<ScanRow>> {
             tag_reason: reason[i].clone().unwrap_or_default(),
             digest: digest[i].clone(),
             image_ref: image_ref[i].clone(),
-            analysis: analysis[i].clone().unwrap_or_default(),
+            analysis: analysis[i],
             os_family: fam[i].clone(),
             os_name: osn[i].clone(),
             eol_date: eol_date[i],
@@ -399,7 +629,7 @@ pub fn scans_from(batch: &RecordBatch, context: &str) -> Result<Vec<ScanRow>> {
             trivy_eosl: eosl[i],
             counts: six(&counts, i),
             fixable_counts: six(&fixable, i),
-            status: status[i].clone().unwrap_or_default(),
+            status: status[i],
             error: error[i].clone(),
             duration_ms: duration[i],
             trivy_version: tv[i].clone(),
@@ -468,4 +698,38 @@ pub fn read_findings(root: &std::path::Path, snapshot: NaiveDate) -> Result<Vec<
             },
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_vocabulary_value_reads_back_and_nothing_else_does() {
+        for s in ScanStatus::ALL {
+            assert_eq!(ScanStatus::parse(s.as_str()), Some(*s));
+        }
+        for a in Analysis::ALL {
+            assert_eq!(Analysis::parse(a.as_str()), Some(*a));
+        }
+        assert_eq!(ScanStatus::parse("OK"), None);
+        assert_eq!(Analysis::parse(""), None);
+    }
+
+    #[test]
+    fn a_scans_file_with_an_unknown_status_is_bad_data_naming_the_value() {
+        let row = ScanRow {
+            name: "nginx".into(),
+            status: ScanStatus::Ok,
+            ..ScanRow::default()
+        };
+        let b = scans_batch(&[row]).unwrap();
+        let mut cols = b.columns().to_vec();
+        let at = b.schema().index_of("status").unwrap();
+        cols[at] = pq::strings([Some("done")].into_iter());
+        let bad = RecordBatch::try_new(b.schema(), cols).unwrap();
+        let e = scans_from(&bad, "scans.parquet").unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit::INPUT);
+        assert!(e.to_string().contains("\"done\""), "{e}");
+    }
 }

@@ -929,7 +929,7 @@ fn the_scan_plan_refuses_bad_names_tags_and_digests_before_any_path_reference_or
         let rows = tables::read_scans(&root, d).unwrap();
         for (name, tag, digest) in &hostile {
             let row = rows.iter().find(|r| r.name == *name).unwrap();
-            assert_eq!(row.status, "failed", "{name}");
+            assert_eq!(row.status, hubaudit::tables::ScanStatus::Failed, "{name}");
             let error = row.error.as_deref().unwrap();
             let value = if names::repository(name).is_err() {
                 name.to_string()
@@ -946,7 +946,9 @@ fn the_scan_plan_refuses_bad_names_tags_and_digests_before_any_path_reference_or
             assert_eq!(row.image_ref, None);
             refused_rows += 1;
         }
-        assert!(rows.iter().any(|r| r.name == "u" && r.status == "no_tag"));
+        assert!(rows
+            .iter()
+            .any(|r| r.name == "u" && r.status == hubaudit::tables::ScanStatus::NoTag));
         let outside: Vec<PathBuf> = walk(w.path())
             .into_iter()
             .filter(|(p, n)| before.get(p) != Some(n))

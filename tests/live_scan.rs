@@ -384,7 +384,7 @@ fn a_digest_deleted_since_the_crawl_is_a_failed_row_and_the_run_goes_on() {
     let out = live.cli_scan(&images, SAMPLE_PASSWORD);
     assert_eq!(out.status.code(), Some(1), "partial: {}", text(&out));
     let r = rows(w);
-    assert_eq!(r["nginx"].status, "failed");
+    assert_eq!(r["nginx"].status, hubaudit::tables::ScanStatus::Failed);
     let why = r["nginx"].error.as_deref().unwrap();
     assert!(
         why.starts_with("the digest is not in the registry"),
@@ -449,8 +449,13 @@ fn rate_limits_are_waited_out_then_give_up_as_a_failed_row() {
     let took = started.elapsed();
     let r = rows(w);
     eprintln!("proxy saw: {:#?}", proxy.requests());
-    assert_eq!(r["redis"].status, "ok", "{:?}", r["redis"].error);
-    assert_eq!(r["nginx"].status, "failed");
+    assert_eq!(
+        r["redis"].status,
+        hubaudit::tables::ScanStatus::Ok,
+        "{:?}",
+        r["redis"].error
+    );
+    assert_eq!(r["nginx"].status, hubaudit::tables::ScanStatus::Failed);
     let why = r["nginx"].error.as_deref().unwrap();
     assert!(
         why.contains("rate limit") && why.contains("attempts"),

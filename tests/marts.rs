@@ -197,3 +197,40 @@ fn window_downloads_flag_capped_and_reset_counts_instead_of_showing_zero() {
     );
     assert!(listed["reason"].contains("sample data"));
 }
+
+#[test]
+fn pull_counts_taken_between_two_joins_reach_the_window() {
+    let w = Workdir::new();
+    let hub = w.replay(Knobs::default());
+    // catalogs on the first and last date only; pull counts on the window's end, between them
+    extract_hub::run(&w.extract_options(&hub.url_for(date("2021-07-29")), "2021-07-29")).unwrap();
+    join::run(&join_opts(&w, "2021-07-29")).unwrap();
+    pull_counts::run(&pulls_opts(
+        &w,
+        &hub.url_for(date("2021-08-10")),
+        "2021-08-10",
+    ))
+    .unwrap();
+    extract_hub::run(&w.extract_options(&hub.url_for(date("2021-08-24")), "2021-08-24")).unwrap();
+    let j = join::run(&join_opts(&w, "2021-08-24")).unwrap();
+    assert_eq!(
+        j.pull_points,
+        168 + 167,
+        "extract-hub's counts of 2021-08-24 (168 names) and the pull-counts capture of 2021-08-10 (167)"
+    );
+    let s = report::run(&report::Options {
+        window: Some((date("2021-07-29"), date("2021-08-10"))),
+        ..report_options(&w, "2021-08-24")
+    })
+    .unwrap();
+    let rows = csv_rows(&s.dir.join("downloads.csv"));
+    assert!(!rows.is_empty());
+    for r in &rows {
+        assert_eq!(
+            (r["start_capture"].as_str(), r["end_capture"].as_str()),
+            ("2021-07-29", "2021-08-10"),
+            "{r:?}"
+        );
+        assert!(!r["flags"].contains("missing"), "{r:?}");
+    }
+}

@@ -1,7 +1,8 @@
-//! Input and output at the edges: atomic partition writes, Parquet, HTTP, progress, the
-//! container registry API.
+//! Input and output at the edges: atomic partition writes, Parquet (arrow-rs) and polars
+//! frames, HTTP, progress, the container registry API.
 
 pub mod command;
+pub mod frame;
 pub mod git;
 pub mod http;
 pub mod jsonl;

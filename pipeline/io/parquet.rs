@@ -21,19 +21,51 @@ use crate::error::{Error, Result};
 
 /// Writes one record batch to `path` (zstd). Equal batches give byte-equal files.
 pub fn write_batch(path: &Path, batch: &RecordBatch) -> Result<u64> {
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid level"),
-        ))
-        .set_created_by(format!("hubaudit {}", env!("CARGO_PKG_VERSION")))
-        .build();
-    let ctx = || path.display().to_string();
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))
-        .map_err(|e| Error::internal(ctx(), e))?;
-    writer.write(batch).map_err(|e| write_error(path, e))?;
-    writer.close().map_err(|e| write_error(path, e))?;
-    Ok(batch.num_rows() as u64)
+    let mut w = Writer::create(path, &batch.schema())?;
+    w.write(batch)?;
+    w.close()
+}
+
+/// The one Parquet writer (zstd level 3, hubaudit as `created_by`), fed batch by batch.
+pub struct Writer {
+    path: std::path::PathBuf,
+    inner: ArrowWriter<File>,
+    rows: u64,
+}
+
+impl Writer {
+    /// Creates `path` for rows of `schema`.
+    pub fn create(path: &Path, schema: &SchemaRef) -> Result<Writer> {
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("valid level"),
+            ))
+            .set_created_by(format!("hubaudit {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        let inner = ArrowWriter::try_new(file, schema.clone(), Some(props))
+            .map_err(|e| Error::internal(path.display().to_string(), e))?;
+        Ok(Writer {
+            path: path.to_path_buf(),
+            inner,
+            rows: 0,
+        })
+    }
+
+    /// Appends a batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.inner
+            .write(batch)
+            .map_err(|e| write_error(&self.path, e))?;
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Finishes the file; returns the rows written.
+    pub fn close(self) -> Result<u64> {
+        self.inner.close().map_err(|e| write_error(&self.path, e))?;
+        Ok(self.rows)
+    }
 }
 
 /// A failed Parquet write: an I/O error (a full disk) keeps its kind, so it says "No space
@@ -81,9 +113,53 @@ pub fn read_batch(path: &Path, expected: &SchemaRef) -> Result<RecordBatch> {
     Ok(batch)
 }
 
-/// Builds a batch from columns in schema order.
+/// Builds a batch from columns in schema order (for columns that come from another batch
+/// or frame already checked by name; writers of rows use [`named`]).
 pub fn batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
     RecordBatch::try_new(schema, columns).map_err(|e| Error::internal("building a record batch", e))
+}
+
+/// Builds a batch of `schema` from columns given **by name**, in any order: every column of
+/// the schema must be given exactly once and nothing else, and each must have its type and
+/// nullability, or it is an internal error naming the column. A column written under the
+/// wrong name cannot slip into another column's place.
+pub fn named(schema: SchemaRef, columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
+    let bad = |m: String| Error::internal("building a record batch by column name", m);
+    let mut by_name: std::collections::HashMap<&str, ArrayRef> = std::collections::HashMap::new();
+    for (name, column) in columns {
+        if schema.field_with_name(name).is_err() {
+            return Err(bad(format!("column {name:?} is not in the schema")));
+        }
+        if by_name.insert(name, column).is_some() {
+            return Err(bad(format!("column {name:?} is given twice")));
+        }
+    }
+    let ordered = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let c = by_name
+                .remove(f.name().as_str())
+                .ok_or_else(|| bad(format!("column {:?} is missing", f.name())))?;
+            if c.data_type() != f.data_type() {
+                return Err(bad(format!(
+                    "column {:?} is {:?}, the schema says {:?}",
+                    f.name(),
+                    c.data_type(),
+                    f.data_type()
+                )));
+            }
+            if !f.is_nullable() && c.null_count() > 0 {
+                return Err(bad(format!(
+                    "column {:?} has {} null(s) but is not nullable",
+                    f.name(),
+                    c.null_count()
+                )));
+            }
+            Ok(c)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    batch(schema, ordered)
 }
 
 /// A string column.
@@ -246,5 +322,66 @@ impl<'a> Columns<'a> {
             );
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog;
+
+    fn reject_columns(names: [&str; 3]) -> Vec<(&str, ArrayRef)> {
+        names
+            .into_iter()
+            .map(|n| (n, strings([Some(n)].into_iter())))
+            .collect()
+    }
+
+    #[test]
+    fn named_columns_land_in_schema_order_whatever_order_they_are_given_in() {
+        let b = named(
+            catalog::rejects_schema(),
+            reject_columns(["reason", "table", "name"]),
+        )
+        .unwrap();
+        let c = Columns::new(&b, "t");
+        for n in ["table", "name", "reason"] {
+            assert_eq!(c.strings(n).unwrap(), vec![Some(n.to_string())]);
+        }
+    }
+
+    #[test]
+    fn a_missing_unknown_doubled_mistyped_or_null_column_is_named() {
+        let schema = catalog::rejects_schema();
+        let err = |cols| named(schema.clone(), cols).unwrap_err().to_string();
+        assert!(err(reject_columns(["table", "name", "name"])).contains("\"name\" is given twice"));
+        assert!(
+            err(reject_columns(["table", "name", "why"])).contains("\"why\" is not in the schema")
+        );
+        let mut two = reject_columns(["table", "name", "reason"]);
+        two.pop();
+        assert!(err(two).contains("\"reason\" is missing"));
+        let mut typed = reject_columns(["table", "name", "reason"]);
+        typed[2].1 = ints([Some(1)].into_iter());
+        assert!(err(typed).contains("\"reason\" is Int64"));
+        let mut null = reject_columns(["table", "name", "reason"]);
+        null[1].1 = strings([None].into_iter());
+        assert!(err(null).contains("\"name\" has 1 null(s)"));
+    }
+
+    #[test]
+    fn every_staged_writer_builds_its_batch_by_name() {
+        use crate::tables::{self, RepoRow, ScanRow};
+        let scan = ScanRow {
+            name: "nginx".into(),
+            counts: Some([1, 0, 1, 0, 0, 0]),
+            fixable_counts: Some([1, 0, 1, 0, 0, 0]),
+            ..ScanRow::default()
+        };
+        tables::repositories_batch(&[RepoRow::default()]).unwrap();
+        let b = tables::scans_batch(std::slice::from_ref(&scan)).unwrap();
+        let back = tables::scans_from(&b, "t").unwrap();
+        assert_eq!(back, vec![scan.clone()]);
+        tables::findings_batch(&[(scan, vec![])]).unwrap();
     }
 }

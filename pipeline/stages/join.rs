@@ -1,25 +1,30 @@
-//! `join`: builds the marts of a snapshot from the staged tables.
+//! `join`: builds the marts of a snapshot from the staged tables, as polars lazy plans.
 //!
 //! Reads: `2_staged/repositories` (the snapshot and the one before), the latest
 //! `2_staged/scans` and `2_staged/findings` on or before the snapshot, `2_staged/pull_counts`
-//! of the snapshot, the previous `3_marts/images` (to carry "deprecated since" forward),
-//! `reference/deprecations.csv`. Writes `3_marts/images` (one row per image),
-//! `3_marts/findings`, `3_marts/pulls` and `3_marts/rejects` (rows that did not join, with the
-//! reason). Joins are by image name; the catalog (repositories) decides which images exist.
+//! captured after the previous images snapshot and up to this one, the previous
+//! `3_marts/images` (to carry "deprecated since" forward), `reference/deprecations.csv`.
+//! Writes `3_marts/images` (one row per image), `3_marts/findings`, `3_marts/pulls` and
+//! `3_marts/rejects` (rows that did not join, with the reason). Joins are by image name; the
+//! catalog (repositories) decides which images exist.
+//!
+//! The images mart is small (one row per image) and is collected; the findings mart is one
+//! streaming plan from the staged findings to the mart file, so memory does not grow with the
+//! number of findings.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
+use polars::prelude::*;
 
 use crate::catalog::{
-    self, FINDINGS_MART, IMAGES, PULLS_MART, PULL_COUNTS, REJECTS, REPOSITORIES, SCANS,
+    self, FINDINGS, FINDINGS_MART, IMAGES, PULLS_MART, PULL_COUNTS, REJECTS, REPOSITORIES, SCANS,
 };
-use crate::downloads;
+use crate::downloads::PULL_CAP;
 use crate::error::{Error, Result};
-use crate::io::parquet::{self as pq, Columns};
+use crate::io::frame::{self, date_lit, opt_date_lit};
 use crate::io::partition;
-use crate::tables::{self, FindingRow, RepoRow, ScanRow};
 
 /// What to join.
 #[derive(Debug, Clone)]
@@ -43,33 +48,17 @@ pub struct Summary {
     pub rejects: usize,
 }
 
-/// A row of `3_marts/images`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImageRow {
-    pub repo: RepoRow,
-    pub last_updated_changed: Option<bool>,
-    pub deprecated_since: Option<NaiveDate>,
-    pub deprecated_since_source: Option<String>,
-    pub scans_snapshot: Option<NaiveDate>,
-    pub scan: Option<ScanRow>,
-    pub previous_snapshot: Option<NaiveDate>,
-    pub downloads_since_previous: Option<i64>,
-    pub downloads_flags: Option<String>,
+/// The snapshots a join of `snapshot` reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Inputs {
+    pub snapshot: NaiveDate,
+    /// The repositories snapshot before it.
+    pub previous: Option<NaiveDate>,
+    /// The latest scans snapshot on or before it.
+    pub scans: Option<NaiveDate>,
+    /// The images mart before it (carried deprecation dates).
+    pub previous_images: Option<NaiveDate>,
 }
-
-/// A row of `3_marts/rejects`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reject {
-    pub table: &'static str,
-    pub name: String,
-    pub reason: String,
-}
-
-/// A pull count read at a capture time: (name, pull_count, captured_at).
-type PullPoint = (String, Option<i64>, chrono::DateTime<chrono::Utc>);
-
-/// What the previous images mart said about deprecation: name → (since, source).
-type Carried = HashMap<String, (Option<NaiveDate>, Option<String>)>;
 
 /// Runs the stage.
 pub fn run(opts: &Options) -> Result<Summary> {
@@ -80,358 +69,646 @@ pub fn run(opts: &Options) -> Result<Summary> {
             "no repositories snapshot for {d}; run `hubaudit extract-hub --snapshot {d}` first"
         )));
     }
-    let repos = tables::read_repositories(root, d)?;
-    let previous = catalog::snapshot_before(root, &REPOSITORIES, d)?;
-    let prev_repos: HashMap<String, RepoRow> = match previous {
-        Some(p) => tables::read_repositories(root, p)?
+    let inputs = Inputs {
+        snapshot: d,
+        previous: catalog::snapshot_before(root, &REPOSITORIES, d)?,
+        scans: catalog::snapshots(root, &SCANS)?
             .into_iter()
-            .map(|r| (r.name.clone(), r))
-            .collect(),
-        None => HashMap::new(),
+            .rev()
+            .find(|s| *s <= d),
+        previous_images: catalog::snapshot_before(root, &IMAGES, d)?,
     };
-    let scans_snapshot = catalog::snapshots(root, &SCANS)?
-        .into_iter()
-        .rev()
-        .find(|s| *s <= d);
-    let (scans, findings) = match scans_snapshot {
-        Some(s) => (
-            tables::read_scans(root, s)?,
-            tables::read_findings(root, s)?,
-        ),
-        None => (Vec::new(), Vec::new()),
+    let ctx = |ds: &catalog::Dataset, s: NaiveDate| {
+        catalog::partition_file(root, ds, s).display().to_string()
     };
+    let repos = frame::scan(root, &REPOSITORIES, d)?;
+    let prev = inputs
+        .previous
+        .map(|p| frame::scan(root, &REPOSITORIES, p))
+        .transpose()?;
+    let scans = inputs
+        .scans
+        .map(|s| frame::scan(root, &SCANS, s))
+        .transpose()?;
+    let carried = inputs
+        .previous_images
+        .map(|p| frame::scan(root, &IMAGES, p))
+        .transpose()?;
     let since = crate::reference::load_deprecations(opts.reference.as_deref())?;
-    let carried = previous_deprecations(root, d)?;
-    let pull_counts = if catalog::snapshots(root, &PULL_COUNTS)?.contains(&d) {
-        read_pull_counts(root, d)?
+
+    let images = frame::collect(
+        images_plan(
+            repos.clone(),
+            prev,
+            scans.clone(),
+            deprecations_frame(&since),
+            carried,
+            &inputs,
+        ),
+        &ctx(&REPOSITORIES, d),
+    )?;
+    let names = images.clone().lazy().select([col("name")]);
+    let mut rejects = Vec::new();
+    if let (Some(s), Some(scans)) = (inputs.scans, scans) {
+        let unknown = frame::collect(
+            unknown_names(scans.select([col("name")]), names.clone()),
+            &ctx(&SCANS, s),
+        )?;
+        rejects.push(reject_rows(&unknown, "scans", |_| {
+            format!("scanned on {s} but not in the repositories snapshot of {d}")
+        })?);
+        let unscanned = images
+            .clone()
+            .lazy()
+            .filter(col("scans_snapshot").is_null())
+            .select([col("name")]);
+        let unscanned = frame::collect(unscanned, &ctx(&REPOSITORIES, d))?;
+        rejects.push(reject_rows(&unscanned, "repositories", |_| {
+            format!("no scan of this image in the scans of {s}; it stays in the images mart without scan columns")
+        })?);
+    }
+
+    let findings = inputs
+        .scans
+        .map(|s| frame::scan(root, &FINDINGS, s).map(|f| (s, f)))
+        .transpose()?;
+    if let Some((s, f)) = &findings {
+        let unknown = frame::collect(
+            unknown_names(f.clone().select([col("name")]), names.clone())
+                .group_by([col("name")])
+                .agg([len().alias("n")])
+                .sort(["name"], SortMultipleOptions::default()),
+            &ctx(&FINDINGS, *s),
+        )?;
+        let counts = unknown
+            .column("n")
+            .map_err(|e| Error::internal("join", e))?;
+        let counts: Vec<u64> = counts
+            .cast(&DataType::UInt64)
+            .map_err(|e| Error::internal("join", e))?
+            .u64()
+            .map_err(|e| Error::internal("join", e))?
+            .into_no_null_iter()
+            .collect();
+        let mut k = 0;
+        rejects.push(reject_rows(&unknown, "findings", |_| {
+            k += 1;
+            format!(
+                "{} finding(s) of an image not in the repositories snapshot of {d}",
+                counts[k - 1]
+            )
+        })?);
+    }
+
+    let pull_dates: Vec<NaiveDate> = catalog::snapshots(root, &PULL_COUNTS)?
+        .into_iter()
+        .filter(|p| *p <= d && inputs.previous_images.is_none_or(|prev| *p > prev))
+        .collect();
+    let pull_counts = pull_dates
+        .iter()
+        .map(|p| frame::scan(root, &PULL_COUNTS, *p))
+        .collect::<Result<Vec<_>>>()?;
+    let pull_counts = if pull_counts.is_empty() {
+        None
     } else {
-        Vec::new()
+        Some(
+            concat(pull_counts, UnionArgs::default())
+                .map_err(|e| Error::internal("join", e))?
+                .select([col("name"), col("pull_count"), col("captured_at")]),
+        )
+    };
+    if let Some(pc) = &pull_counts {
+        let unknown = frame::collect(
+            unknown_names(pc.clone().select([col("name")]), names.clone()),
+            &catalog::dataset_dir(root, &PULL_COUNTS)
+                .display()
+                .to_string(),
+        )?;
+        rejects.push(reject_rows(&unknown, "pull_counts", |_| {
+            format!("not in the repositories snapshot of {d}")
+        })?);
+    }
+    let pulls = frame::collect(
+        pulls_plan(repos, pull_counts, names.clone()),
+        &ctx(&REPOSITORIES, d),
+    )?;
+    let rejects = match rejects.len() {
+        0 => empty_rejects(),
+        _ => concat(
+            rejects.into_iter().map(|r| r.lazy()).collect::<Vec<_>>(),
+            UnionArgs::default(),
+        )
+        .and_then(|lf| lf.collect())
+        .map_err(|e| Error::internal("join rejects", e))?,
     };
 
-    let (images, mut rejects) = join_images(
-        &repos,
-        &prev_repos,
-        previous,
-        &scans,
-        scans_snapshot,
-        &since,
-        &carried,
-        d,
-    );
-    let names: BTreeSet<&str> = repos.iter().map(|r| r.name.as_str()).collect();
-    let mut finding_rejects = BTreeMap::new();
-    let kept: Vec<&FindingRow> = findings
-        .iter()
-        .filter(|f| {
-            let known = names.contains(f.name.as_str());
-            if !known {
-                *finding_rejects.entry(f.name.clone()).or_insert(0) += 1;
-            }
-            known
-        })
-        .collect();
-    for (name, n) in finding_rejects {
-        rejects.push(Reject {
-            table: "findings",
-            name,
-            reason: format!("{n} finding(s) of an image not in the repositories snapshot of {d}"),
-        });
-    }
-    let mut pulls: Vec<(
-        String,
-        Option<i64>,
-        chrono::DateTime<chrono::Utc>,
-        &'static str,
-    )> = repos
-        .iter()
-        .map(|r| (r.name.clone(), r.pull_count, r.captured_at, "extract-hub"))
-        .collect();
-    for (name, count, at) in &pull_counts {
-        if names.contains(name.as_str()) {
-            pulls.push((name.clone(), *count, *at, "pull-counts"));
-        } else {
-            rejects.push(Reject {
-                table: "pull_counts",
-                name: name.clone(),
-                reason: format!("not in the repositories snapshot of {d}"),
-            });
-        }
-    }
-    let by_name: HashMap<&str, &ImageRow> =
-        images.iter().map(|i| (i.repo.name.as_str(), i)).collect();
-
+    let images_schema = catalog::images_schema();
     partition::write_partition(root, &IMAGES, d, "join", |p| {
-        pq::write_batch(p, &images_batch(&images)?)
+        frame::write_frame(p, &images, &images_schema)
     })?;
+    let mut findings_rows = 0;
     partition::write_partition(root, &FINDINGS_MART, d, "join", |p| {
-        pq::write_batch(
-            p,
-            &findings_mart_batch(&kept, &by_name, scans_snapshot.unwrap_or(d))?,
-        )
+        let schema = catalog::findings_mart_schema();
+        findings_rows = match &findings {
+            Some((s, f)) => frame::sink(
+                p,
+                findings_plan(f.clone(), images.clone().lazy(), *s),
+                &schema,
+                &ctx(&FINDINGS, *s),
+            )?,
+            None => frame::write_frame(p, &DataFrame::empty(), &schema)?,
+        };
+        Ok(findings_rows)
     })?;
     partition::write_partition(root, &PULLS_MART, d, "join", |p| {
-        pq::write_batch(
-            p,
-            &pq::batch(
-                catalog::pulls_mart_schema(),
-                vec![
-                    pq::strings(pulls.iter().map(|x| Some(x.0.as_str()))),
-                    pq::ints(pulls.iter().map(|x| x.1)),
-                    pq::timestamps(pulls.iter().map(|x| Some(x.2))),
-                    pq::strings(pulls.iter().map(|x| Some(x.3))),
-                ],
-            )?,
-        )
+        frame::write_frame(p, &pulls, &catalog::pulls_mart_schema())
     })?;
     partition::write_partition(root, &REJECTS, d, "join", |p| {
-        pq::write_batch(
-            p,
-            &pq::batch(
-                catalog::rejects_schema(),
-                vec![
-                    pq::strings(rejects.iter().map(|r| Some(r.table))),
-                    pq::strings(rejects.iter().map(|r| Some(r.name.as_str()))),
-                    pq::strings(rejects.iter().map(|r| Some(r.reason.as_str()))),
-                ],
-            )?,
-        )
+        frame::write_frame(p, &rejects, &catalog::rejects_schema())
     })?;
+    let with_scan = images.height()
+        - images
+            .column("scans_snapshot")
+            .map(|c| c.null_count())
+            .unwrap_or(images.height());
     Ok(Summary {
         snapshot: Some(d),
-        images: images.len(),
-        with_scan: images.iter().filter(|i| i.scan.is_some()).count(),
-        scans_snapshot,
-        previous,
-        findings: kept.len(),
-        pull_points: pulls.len(),
-        rejects: rejects.len(),
+        images: images.height(),
+        with_scan,
+        scans_snapshot: inputs.scans,
+        previous: inputs.previous,
+        findings: findings_rows as usize,
+        pull_points: pulls.height(),
+        rejects: rejects.height(),
     })
 }
 
-/// Joins the catalog with scans, the previous snapshot and deprecation dates. Pure.
-#[allow(clippy::too_many_arguments)]
-pub fn join_images(
-    repos: &[RepoRow],
-    prev: &HashMap<String, RepoRow>,
-    previous: Option<NaiveDate>,
-    scans: &[ScanRow],
-    scans_snapshot: Option<NaiveDate>,
-    since: &BTreeMap<String, NaiveDate>,
-    carried: &Carried,
-    snapshot: NaiveDate,
-) -> (Vec<ImageRow>, Vec<Reject>) {
-    let scan_by: HashMap<&str, &ScanRow> = scans.iter().map(|s| (s.name.as_str(), s)).collect();
-    let names: BTreeSet<&str> = repos.iter().map(|r| r.name.as_str()).collect();
-    let mut rejects: Vec<Reject> = scans
-        .iter()
-        .filter(|s| !names.contains(s.name.as_str()))
-        .map(|s| Reject {
-            table: "scans",
-            name: s.name.clone(),
-            reason: format!(
-                "scanned on {} but not in the repositories snapshot of {snapshot}",
-                scans_snapshot.map(|d| d.to_string()).unwrap_or_default()
-            ),
-        })
-        .collect();
-    let mut images = Vec::new();
-    for r in repos {
-        let scan = scan_by.get(r.name.as_str()).map(|s| (*s).clone());
-        if scan.is_none() && scans_snapshot.is_some() {
-            rejects.push(Reject {
-                table: "repositories",
-                name: r.name.clone(),
-                reason: format!("no scan of this image in the scans of {}; it stays in the images mart without scan columns", scans_snapshot.map(|d| d.to_string()).unwrap_or_default()),
-            });
-        }
-        let old = prev.get(&r.name);
-        let (deprecated_since, how) = if !r.deprecated {
-            (None, None)
-        } else if let Some(d) = r.deprecated_since {
-            (Some(d), Some(format!("{}-history", r.source)))
-        } else if let Some(d) = since.get(&r.name) {
-            (Some(*d), Some("docs-history".to_string()))
-        } else if let Some((Some(d), how)) = carried.get(&r.name) {
-            (Some(*d), how.clone())
-        } else {
-            (Some(snapshot), Some("first-seen-in-snapshot".to_string()))
-        };
-        let window = old.map(|o| {
-            let history: BTreeMap<NaiveDate, Option<i64>> = [
-                (
-                    previous.expect("a previous row has a previous snapshot"),
-                    o.pull_count,
-                ),
-                (snapshot, r.pull_count),
-            ]
-            .into();
-            downloads::window(
-                &history,
-                previous.expect("previous"),
-                snapshot,
-                i64::MAX / 2,
-            )
-        });
-        images.push(ImageRow {
-            repo: r.clone(),
-            last_updated_changed: old.map(|o| o.last_updated != r.last_updated),
-            deprecated_since,
-            deprecated_since_source: how,
-            scans_snapshot: scan.as_ref().and(scans_snapshot),
-            scan,
-            previous_snapshot: old.and(previous),
-            downloads_since_previous: window.as_ref().and_then(|w| w.downloads),
-            downloads_flags: window.map(|w| w.flags_text()).or(Some("missing".into())),
-        });
-    }
-    (images, rejects)
+/// The reference deprecation dates as a frame: `name`, `__ref_since`.
+pub fn deprecations_frame(since: &BTreeMap<String, NaiveDate>) -> LazyFrame {
+    let names: Vec<&str> = since.keys().map(String::as_str).collect();
+    let days: Vec<i32> = since.values().map(|d| frame::epoch_days(*d)).collect();
+    df!("name" => names, "__ref_since" => days)
+        .expect("two columns of equal length")
+        .lazy()
+        .with_column(col("__ref_since").cast(DataType::Date))
 }
 
-fn previous_deprecations(root: &std::path::Path, d: NaiveDate) -> Result<Carried> {
-    let Some(p) = catalog::snapshot_before(root, &IMAGES, d)? else {
-        return Ok(Carried::new());
-    };
-    let path = crate::io::partition::verified_file(root, &IMAGES, p)?;
-    let batch = pq::read_batch(&path, &catalog::images_schema())?;
-    let c = Columns::new(&batch, path.display().to_string());
-    let (names, since, how) = (
-        c.strings("name")?,
-        c.dates("deprecated_since")?,
-        c.strings("deprecated_since_source")?,
-    );
-    Ok((0..batch.num_rows())
-        .filter_map(|i| Some((names[i].clone()?, (since[i], how[i].clone()))))
-        .collect())
+/// Rows of `names` (a `name` column) whose name is not in `known` (a `name` column), in
+/// their order.
+fn unknown_names(names: LazyFrame, known: LazyFrame) -> LazyFrame {
+    names
+        .join_builder()
+        .with(
+            known
+                .unique(None, UniqueKeepStrategy::Any)
+                .with_column(lit(true).alias("__known")),
+        )
+        .how(JoinType::Left)
+        .on([col("name")])
+        .maintain_order(MaintainOrderJoin::Left)
+        .finish()
+        .filter(col("__known").is_null())
+        .select([col("name")])
 }
 
-fn read_pull_counts(root: &std::path::Path, d: NaiveDate) -> Result<Vec<PullPoint>> {
-    let path = crate::io::partition::verified_file(root, &PULL_COUNTS, d)?;
-    let batch = pq::read_batch(&path, &catalog::pull_counts_schema())?;
-    let c = Columns::new(&batch, path.display().to_string());
-    let (n, p, t) = (
-        c.strings("name")?,
-        c.ints("pull_count")?,
-        c.timestamps("captured_at")?,
-    );
-    Ok((0..batch.num_rows())
-        .map(|i| {
-            (
-                n[i].clone().unwrap_or_default(),
-                p[i],
-                t[i].unwrap_or_default(),
-            )
-        })
-        .collect())
-}
-
-fn images_batch(rows: &[ImageRow]) -> Result<arrow_array::RecordBatch> {
-    let scan = |f: fn(&ScanRow) -> Option<&str>| {
-        pq::strings(rows.iter().map(move |r| r.scan.as_ref().and_then(f)))
-    };
-    let count = |k: usize, fixable: bool| {
-        pq::ints(rows.iter().map(move |r| {
-            r.scan
-                .as_ref()
-                .and_then(|s| if fixable { s.fixable_counts } else { s.counts })
-                .map(|c| c[k])
-        }))
-    };
-    pq::batch(
-        catalog::images_schema(),
-        vec![
-            pq::strings(rows.iter().map(|r| Some(r.repo.name.as_str()))),
-            pq::strings(rows.iter().map(|r| Some(r.repo.namespace.as_str()))),
-            pq::strings(rows.iter().map(|r| r.repo.description.as_deref())),
-            pq::strings(rows.iter().map(|r| Some(r.repo.source.as_str()))),
-            pq::ints(rows.iter().map(|r| r.repo.star_count)),
-            pq::ints(rows.iter().map(|r| r.repo.pull_count)),
-            pq::timestamps(rows.iter().map(|r| r.repo.last_updated)),
-            pq::opt_bools(rows.iter().map(|r| r.last_updated_changed)),
-            pq::timestamps(rows.iter().map(|r| r.repo.date_registered)),
-            pq::bools(rows.iter().map(|r| r.repo.deprecated)),
-            pq::dates(rows.iter().map(|r| r.deprecated_since)),
-            pq::strings(rows.iter().map(|r| r.deprecated_since_source.as_deref())),
-            pq::string_lists(rows.iter().map(|r| r.repo.deprecation_targets.as_slice())),
-            pq::string_lists(
-                rows.iter()
-                    .map(|r| r.repo.deprecation_alternatives.as_slice()),
-            ),
-            pq::strings(rows.iter().map(|r| r.repo.deprecation_link.as_deref())),
-            pq::dates(rows.iter().map(|r| r.scans_snapshot)),
-            scan(|s| s.tag.as_deref()),
-            scan(|s| s.digest.as_deref()),
-            scan(|s| Some(s.status.as_str())),
-            scan(|s| s.os_family.as_deref()),
-            scan(|s| s.os_name.as_deref()),
-            pq::dates(
-                rows.iter()
-                    .map(|r| r.scan.as_ref().and_then(|s| s.eol_date)),
-            ),
-            pq::opt_bools(
-                rows.iter()
-                    .map(|r| r.scan.as_ref().and_then(|s| s.eol_at_snapshot)),
-            ),
-            pq::opt_bools(
-                rows.iter()
-                    .map(|r| r.scan.as_ref().and_then(|s| s.trivy_eosl)),
-            ),
-            count(0, false),
-            count(0, true),
-            count(1, true),
-            count(2, true),
-            count(3, true),
-            count(4, true),
-            scan(|s| s.note.as_deref()),
-            scan(|s| s.db_digest.as_deref()),
-            pq::dates(rows.iter().map(|r| r.previous_snapshot)),
-            pq::ints(rows.iter().map(|r| r.downloads_since_previous)),
-            pq::strings(rows.iter().map(|r| r.downloads_flags.as_deref())),
-        ],
-    )
-}
-
-fn findings_mart_batch(
-    rows: &[&FindingRow],
-    images: &HashMap<&str, &ImageRow>,
-    scans_snapshot: NaiveDate,
-) -> Result<arrow_array::RecordBatch> {
-    let img = |f: &FindingRow| images.get(f.name.as_str()).copied();
-    let base = tables::findings_batch(
-        &rows
-            .iter()
-            .map(|f| {
-                (
-                    ScanRow {
-                        name: f.name.clone(),
-                        tag: f.tag.clone(),
-                        digest: f.digest.clone(),
-                        ..ScanRow::default()
-                    },
-                    vec![f.finding.clone()],
-                )
+/// Rejects of `table` for the names of `df`, each with the reason `why` gives.
+fn reject_rows(
+    df: &DataFrame,
+    table: &str,
+    mut why: impl FnMut(&str) -> String,
+) -> Result<DataFrame> {
+    let names: Vec<String> = df
+        .column("name")
+        .and_then(|c| {
+            c.str().map(|s| {
+                s.iter()
+                    .map(|v| v.unwrap_or_default().to_string())
+                    .collect()
             })
+        })
+        .map_err(|e| Error::internal("join rejects", e))?;
+    let reasons: Vec<String> = names.iter().map(|n| why(n)).collect();
+    df!(
+        "table" => vec![table; names.len()],
+        "name" => names,
+        "reason" => reasons,
+    )
+    .map_err(|e| Error::internal("join rejects", e))
+}
+
+fn empty_rejects() -> DataFrame {
+    df!(
+        "table" => Vec::<String>::new(),
+        "name" => Vec::<String>::new(),
+        "reason" => Vec::<String>::new(),
+    )
+    .expect("empty columns")
+}
+
+/// The images mart: the catalog `repos` joined with the previous snapshot's repositories
+/// (`prev`), the scans, the reference deprecation dates (`since`: `name`, `__ref_since`) and
+/// the previous images mart (`carried`), one row per repository in the catalog's order.
+/// Pure: frames in, plan out.
+pub fn images_plan(
+    repos: LazyFrame,
+    prev: Option<LazyFrame>,
+    scans: Option<LazyFrame>,
+    since: LazyFrame,
+    carried: Option<LazyFrame>,
+    at: &Inputs,
+) -> LazyFrame {
+    let left = |lf: LazyFrame, other: LazyFrame| {
+        lf.join_builder()
+            .with(other)
+            .how(JoinType::Left)
+            .on([col("name")])
+            .maintain_order(MaintainOrderJoin::Left)
+            .finish()
+    };
+    // one row per name on the right side: the last one, as a map keyed by name would keep
+    let last = |lf: LazyFrame| lf.unique_stable(Some(cols(["name"])), UniqueKeepStrategy::Last);
+    let mut lf = repos.select([
+        col("name"),
+        col("namespace"),
+        col("description"),
+        col("source"),
+        col("star_count"),
+        col("pull_count"),
+        col("last_updated"),
+        col("date_registered"),
+        col("deprecated"),
+        col("deprecated_since").alias("__repo_since"),
+        col("deprecation_targets"),
+        col("deprecation_alternatives"),
+        col("deprecation_link"),
+    ]);
+    let prev_cols = match prev {
+        Some(p) => last(p.select([
+            col("name"),
+            col("pull_count").alias("__prev_pulls"),
+            col("last_updated").alias("__prev_updated"),
+            lit(true).alias("__had_prev"),
+        ])),
+        None => repos_none(&["__prev_pulls", "__prev_updated", "__had_prev"]),
+    };
+    lf = left(lf, prev_cols);
+    let scan_cols = match scans {
+        Some(s) => last(s.select([
+            col("name"),
+            col("tag"),
+            col("digest"),
+            col("status").alias("scan_status"),
+            col("os_family"),
+            col("os_name"),
+            col("eol_date"),
+            col("eol_at_snapshot"),
+            col("trivy_eosl"),
+            col("total"),
+            col("fixable"),
+            col("fixable_critical"),
+            col("fixable_high"),
+            col("fixable_medium"),
+            col("fixable_low"),
+            col("note").alias("scan_note"),
+            col("db_digest"),
+            lit(true).alias("__scanned"),
+        ])),
+        None => repos_none(&["__scanned"]),
+    };
+    lf = left(lf, scan_cols);
+    lf = left(lf, last(since));
+    let carried_cols = match carried {
+        Some(c) => last(c.select([
+            col("name"),
+            col("deprecated_since").alias("__carried_since"),
+            col("deprecated_since_source").alias("__carried_how"),
+        ])),
+        None => repos_none(&["__carried_since", "__carried_how"]),
+    };
+    lf = left(lf, carried_cols);
+    if at.scans.is_none() {
+        lf = lf.with_columns(
+            [
+                "tag",
+                "digest",
+                "scan_status",
+                "os_family",
+                "os_name",
+                "scan_note",
+                "db_digest",
+            ]
+            .map(|c| lit(NULL).cast(DataType::String).alias(c))
+            .into_iter()
+            .chain(
+                ["eol_at_snapshot", "trivy_eosl"]
+                    .map(|c| lit(NULL).cast(DataType::Boolean).alias(c)),
+            )
+            .chain(
+                [
+                    "total",
+                    "fixable",
+                    "fixable_critical",
+                    "fixable_high",
+                    "fixable_medium",
+                    "fixable_low",
+                ]
+                .map(|c| lit(NULL).cast(DataType::Int64).alias(c)),
+            )
+            .chain([lit(NULL).cast(DataType::Date).alias("eol_date")])
             .collect::<Vec<_>>(),
-    )?;
-    let mut columns: Vec<arrow_array::ArrayRef> = base.columns().to_vec();
-    columns.push(pq::bools(
-        rows.iter()
-            .map(|f| img(f).is_some_and(|i| i.repo.deprecated)),
-    ));
-    columns.push(pq::strings(rows.iter().map(|f| {
-        img(f)
-            .and_then(|i| i.scan.as_ref())
-            .and_then(|s| s.os_family.as_deref())
-    })));
-    columns.push(pq::strings(rows.iter().map(|f| {
-        img(f)
-            .and_then(|i| i.scan.as_ref())
-            .and_then(|s| s.os_name.as_deref())
-    })));
-    columns.push(pq::opt_bools(rows.iter().map(|f| {
-        img(f)
-            .and_then(|i| i.scan.as_ref())
-            .and_then(|s| s.eol_at_snapshot)
-    })));
-    columns.push(pq::dates(rows.iter().map(|_| Some(scans_snapshot))));
-    pq::batch(catalog::findings_mart_schema(), columns)
+        );
+    }
+    let had_prev = col("__had_prev").fill_null(lit(false));
+    let deprecated = col("deprecated");
+    let (repo_since, ref_since, carried_since) = (
+        col("__repo_since"),
+        col("__ref_since"),
+        col("__carried_since"),
+    );
+    let null_str = || lit(NULL).cast(DataType::String);
+    let (s, e) = (col("__prev_pulls"), col("pull_count"));
+    let counted = had_prev
+        .clone()
+        .and(s.clone().is_not_null())
+        .and(e.clone().is_not_null());
+    let capped = s
+        .clone()
+        .gt_eq(lit(PULL_CAP))
+        .or(e.clone().gt_eq(lit(PULL_CAP)));
+    lf.with_columns([
+        when(had_prev.clone())
+            .then(col("last_updated").neq_missing(col("__prev_updated")))
+            .otherwise(lit(NULL).cast(DataType::Boolean))
+            .alias("last_updated_changed"),
+        when(deprecated.clone().not())
+            .then(opt_date_lit(None))
+            .when(repo_since.clone().is_not_null())
+            .then(repo_since.clone())
+            .when(ref_since.clone().is_not_null())
+            .then(ref_since.clone())
+            .when(carried_since.clone().is_not_null())
+            .then(carried_since.clone())
+            .otherwise(date_lit(at.snapshot))
+            .alias("deprecated_since"),
+        when(deprecated.not())
+            .then(null_str())
+            .when(repo_since.is_not_null())
+            .then(col("source") + lit("-history"))
+            .when(ref_since.is_not_null())
+            .then(lit("docs-history"))
+            .when(carried_since.is_not_null())
+            .then(col("__carried_how"))
+            .otherwise(lit("first-seen-in-snapshot"))
+            .alias("deprecated_since_source"),
+        when(col("__scanned").fill_null(lit(false)))
+            .then(opt_date_lit(at.scans))
+            .otherwise(opt_date_lit(None))
+            .alias("scans_snapshot"),
+        when(had_prev.clone())
+            .then(opt_date_lit(at.previous))
+            .otherwise(opt_date_lit(None))
+            .alias("previous_snapshot"),
+        when(
+            counted
+                .clone()
+                .and(capped.clone().not())
+                .and(e.clone().gt_eq(s.clone())),
+        )
+        .then(e.clone() - s.clone())
+        .otherwise(lit(NULL).cast(DataType::Int64))
+        .alias("downloads_since_previous"),
+        when(counted.not())
+            .then(lit("missing"))
+            .when(capped)
+            .then(lit("capped"))
+            .when(e.lt(s))
+            .then(lit("reset"))
+            .otherwise(lit(""))
+            .alias("downloads_flags"),
+    ])
+}
+
+/// An empty right side for a join that has nothing to add: `name` and null columns.
+fn repos_none(columns: &[&str]) -> LazyFrame {
+    let mut cols = vec![Column::new_empty("name".into(), &DataType::String)];
+    for c in columns {
+        let dtype = match *c {
+            "__had_prev" | "__scanned" => DataType::Boolean,
+            "__prev_pulls" => DataType::Int64,
+            "__prev_updated" => DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)),
+            "__carried_since" => DataType::Date,
+            _ => DataType::String,
+        };
+        cols.push(Column::new_empty((*c).into(), &dtype));
+    }
+    DataFrame::new_infer_height(cols)
+        .expect("empty columns")
+        .lazy()
+}
+
+/// The findings mart: the staged findings of the scans snapshot `s` whose image is in the
+/// catalog (`images`), in their order, with the image's deprecation, OS and EOL.
+pub fn findings_plan(findings: LazyFrame, images: LazyFrame, s: NaiveDate) -> LazyFrame {
+    let attrs = images.select([
+        col("name"),
+        col("deprecated").alias("__deprecated"),
+        col("os_family").alias("__os_family"),
+        col("os_name").alias("__os_name"),
+        col("eol_at_snapshot").alias("__eol"),
+    ]);
+    findings
+        .join_builder()
+        .with(attrs.unique_stable(Some(cols(["name"])), UniqueKeepStrategy::Last))
+        .how(JoinType::Inner)
+        .on([col("name")])
+        .maintain_order(MaintainOrderJoin::Left)
+        .finish()
+        .with_columns([
+            col("__deprecated").alias("deprecated"),
+            col("__os_family").alias("os_family"),
+            col("__os_name").alias("os_name"),
+            col("__eol").alias("eol_at_snapshot"),
+            date_lit(s).alias("scans_snapshot"),
+        ])
+}
+
+/// The pulls mart: every pull count read for the catalogued images, from extract-hub
+/// (`repos`) then from the pull-counts captures (`counts`), known names only.
+pub fn pulls_plan(repos: LazyFrame, counts: Option<LazyFrame>, names: LazyFrame) -> LazyFrame {
+    let hub = repos.select([
+        col("name"),
+        col("pull_count"),
+        col("captured_at"),
+        lit("extract-hub").alias("read_from"),
+    ]);
+    let Some(counts) = counts else {
+        return hub;
+    };
+    let known = counts
+        .join_builder()
+        .with(names.unique(None, UniqueKeepStrategy::Any))
+        .how(JoinType::Inner)
+        .on([col("name")])
+        .maintain_order(MaintainOrderJoin::Left)
+        .finish()
+        .with_column(lit("pull-counts").alias("read_from"));
+    concat([hub, known], UnionArgs::default()).expect("equal columns")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn repos(rows: &[(&str, bool, Option<i64>)]) -> LazyFrame {
+        let n = rows.len();
+        df!(
+            "name" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "namespace" => vec!["library"; n],
+            "description" => vec![Some("d"); n],
+            "source" => vec!["sample"; n],
+            "star_count" => vec![Some(1i64); n],
+            "pull_count" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            "deprecated" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            "deprecation_link" => vec![None::<&str>; n],
+        )
+        .unwrap()
+        .lazy()
+        .with_columns([
+            lit(NULL)
+                .cast(DataType::Datetime(
+                    TimeUnit::Microseconds,
+                    Some(TimeZone::UTC),
+                ))
+                .alias("last_updated"),
+            lit(NULL)
+                .cast(DataType::Datetime(
+                    TimeUnit::Microseconds,
+                    Some(TimeZone::UTC),
+                ))
+                .alias("date_registered"),
+            opt_date_lit(None).alias("deprecated_since"),
+            concat_list([lit("x")])
+                .unwrap()
+                .alias("deprecation_targets"),
+            concat_list([lit("y")])
+                .unwrap()
+                .alias("deprecation_alternatives"),
+        ])
+    }
+
+    fn inputs(previous: Option<&str>) -> Inputs {
+        Inputs {
+            snapshot: date("2021-08-24"),
+            previous: previous.map(date),
+            scans: None,
+            previous_images: None,
+        }
+    }
+
+    fn column<T>(df: &DataFrame, name: &str, f: impl Fn(&Column) -> Vec<T>) -> Vec<T> {
+        f(df.column(name).unwrap())
+    }
+
+    #[test]
+    fn downloads_since_the_previous_snapshot_carry_flags_not_zeros() {
+        let now = repos(&[
+            ("a", false, Some(150)),
+            ("b", false, Some(90)),
+            ("c", false, None),
+            ("d", false, Some(PULL_CAP)),
+            ("e", false, Some(7)),
+        ]);
+        let prev = repos(&[
+            ("a", false, Some(100)),
+            ("b", false, Some(100)),
+            ("c", false, Some(1)),
+            ("d", false, Some(5)),
+        ]);
+        let df = images_plan(
+            now,
+            Some(prev),
+            None,
+            deprecations_frame(&BTreeMap::new()),
+            None,
+            &inputs(Some("2021-08-10")),
+        )
+        .collect()
+        .unwrap();
+        let flags = column(&df, "downloads_flags", |c| {
+            c.str()
+                .unwrap()
+                .iter()
+                .map(|v| v.unwrap().to_string())
+                .collect()
+        });
+        assert_eq!(flags, vec!["", "reset", "missing", "capped", "missing"]);
+        let dl = column(&df, "downloads_since_previous", |c| {
+            c.i64().unwrap().iter().collect()
+        });
+        assert_eq!(dl, vec![Some(50), None, None, None, None]);
+        let no_previous = df.column("previous_snapshot").unwrap().null_count();
+        assert_eq!(no_previous, 1, "only e has no previous row");
+    }
+
+    #[test]
+    fn deprecated_since_prefers_the_row_then_the_reference_then_the_carried_date() {
+        let now = repos(&[
+            ("a", true, None),
+            ("b", true, None),
+            ("c", true, None),
+            ("d", false, None),
+        ]);
+        let since = BTreeMap::from([("a".to_string(), date("2020-01-01"))]);
+        let carried = df!(
+            "name" => ["b", "d"],
+            "deprecated_since" => [frame::epoch_days(date("2021-01-01")); 2],
+            "deprecated_since_source" => ["docs-history", "docs-history"],
+        )
+        .unwrap()
+        .lazy()
+        .with_column(col("deprecated_since").cast(DataType::Date));
+        let df = images_plan(
+            now,
+            None,
+            None,
+            deprecations_frame(&since),
+            Some(carried),
+            &inputs(None),
+        )
+        .collect()
+        .unwrap();
+        let how = column(&df, "deprecated_since_source", |c| {
+            c.str()
+                .unwrap()
+                .iter()
+                .map(|v| v.map(String::from))
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(
+            how,
+            vec![
+                Some("docs-history".into()),
+                Some("docs-history".into()),
+                Some("first-seen-in-snapshot".into()),
+                None
+            ]
+        );
+        let b = frame::to_batch(&df, &catalog::images_schema()).unwrap();
+        let since = crate::io::parquet::Columns::new(&b, "t")
+            .dates("deprecated_since")
+            .unwrap();
+        assert_eq!(
+            since,
+            vec![
+                Some(date("2020-01-01")),
+                Some(date("2021-01-01")),
+                Some(date("2021-08-24")),
+                None
+            ]
+        );
+    }
 }

@@ -74,24 +74,39 @@ pub fn run(opts: &Options) -> Result<Summary> {
     items.sort_by(|a, b| a.name.cmp(&b.name));
     items.dedup_by(|a, b| a.name == b.name);
     let raw: Vec<serde_json::Value> = listing.responses.iter().map(Fetched::raw_record).collect();
-    let batch = pq::batch(
+    let batch = pq::named(
         crate::catalog::pull_counts_schema(),
         vec![
-            pq::strings(items.iter().map(|i| Some(i.name.as_str()))),
-            pq::strings(
-                items
-                    .iter()
-                    .map(|i| Some(i.namespace.as_deref().unwrap_or(&opts.hub.namespace))),
+            (
+                "name",
+                pq::strings(items.iter().map(|i| Some(i.name.as_str()))),
             ),
-            pq::ints(items.iter().map(|i| i.pull_count)),
-            pq::ints(items.iter().map(|i| i.star_count)),
-            pq::timestamps(
-                items
-                    .iter()
-                    .map(|i| i.last_updated.as_deref().and_then(parse_timestamp)),
+            (
+                "namespace",
+                pq::strings(
+                    items
+                        .iter()
+                        .map(|i| Some(i.namespace.as_deref().unwrap_or(&opts.hub.namespace))),
+                ),
             ),
-            pq::timestamps(items.iter().map(|_| Some(captured))),
-            pq::strings(items.iter().map(|_| Some(source.as_str()))),
+            ("pull_count", pq::ints(items.iter().map(|i| i.pull_count))),
+            ("star_count", pq::ints(items.iter().map(|i| i.star_count))),
+            (
+                "last_updated",
+                pq::timestamps(
+                    items
+                        .iter()
+                        .map(|i| i.last_updated.as_deref().and_then(parse_timestamp)),
+                ),
+            ),
+            (
+                "captured_at",
+                pq::timestamps(items.iter().map(|_| Some(captured))),
+            ),
+            (
+                "source",
+                pq::strings(items.iter().map(|_| Some(source.as_str()))),
+            ),
         ],
     )?;
     partition::write_partition(

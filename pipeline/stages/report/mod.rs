@@ -13,13 +13,13 @@ pub mod read;
 pub mod render;
 pub mod tables;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
 use crate::catalog::{self, IMAGES};
-use crate::downloads::{self, Window};
+use crate::downloads::Window;
 use crate::error::{Error, Result};
 use crate::io::partition;
 use crate::reference::{self, Study};
@@ -27,6 +27,9 @@ use crate::svg;
 pub use read::ImageView;
 pub use render::{csv_field, escape_html, escape_md};
 use render::{Page, Section};
+
+/// Images followed by the trend chart (the top ones by fixable vulnerabilities).
+const TREND_IMAGES: usize = 5;
 
 /// What to report.
 #[derive(Debug, Clone)]
@@ -107,26 +110,21 @@ pub fn run(opts: &Options) -> Result<Summary> {
     let study = reference::load_study(opts.reference.as_deref())?;
     let since = reference::load_deprecations(opts.reference.as_deref())?;
     let images = read::images(root, snapshot)?;
-    let history: Vec<(NaiveDate, Vec<ImageView>)> = catalog::snapshots(root, &IMAGES)?
-        .into_iter()
-        .filter(|d| *d <= snapshot)
-        .map(|d| read::images(root, d).map(|v| (d, v)))
-        .collect::<Result<_>>()?;
+    let top: Vec<&str> = tables::vulnerable_images(&images, 0)
+        .iter()
+        .take(TREND_IMAGES)
+        .map(|i| i.name.as_str())
+        .collect();
+    let history = read::history(root, snapshot, &top)?;
     let windows: BTreeMap<String, Window> = match opts.window {
-        Some((a, b)) => read::pull_history(root, b)?
-            .into_iter()
-            .map(|(name, h)| {
-                let w = downloads::window(&h, a, b, opts.tolerance_days);
-                (name, w)
-            })
-            .collect(),
+        Some(w) => read::windows(root, w, opts.tolerance_days, opts.date)?,
         None => BTreeMap::new(),
     };
     let names: BTreeSet<String> = images.iter().map(|i| i.name.clone()).collect();
     let comparison = compare(&images, &names, &since, &study, snapshot);
     let sample = images.iter().any(|i| i.source == "sample");
     let scans_snapshot = images.iter().filter_map(|i| i.scans_snapshot).max();
-    let used: Vec<NaiveDate> = history.iter().map(|(d, _)| *d).collect();
+    let used: Vec<NaiveDate> = history.dates.clone();
 
     let page = build_page(
         opts,
@@ -170,7 +168,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
             tables::downloads(&images, &windows, opts.threshold),
         ),
         ("eol.csv", tables::eol(&images)),
-        ("stale.csv", tables::stale(&images, &history)),
+        ("stale.csv", tables::stale(&images, &history.changed_in)),
         (
             "study_comparison.csv",
             tables::study_comparison(&images, &comparison, &study, opts.threshold),
@@ -215,7 +213,7 @@ fn build_page(
     snapshot: NaiveDate,
     scans_snapshot: Option<NaiveDate>,
     images: &[ImageView],
-    history: &[(NaiveDate, Vec<ImageView>)],
+    history: &read::History,
     windows: &BTreeMap<String, Window>,
     comparison: &[ComparisonRow],
     study: &Study,
@@ -256,12 +254,13 @@ fn build_page(
                 .map(|v| format!("study: {}", v.fixable)),
         })
         .collect();
+    let by_name: HashMap<&str, &ImageView> = images.iter().map(|i| (i.name.as_str(), i)).collect();
     let mut moved: Vec<(&String, &Window)> = windows
         .iter()
         .filter(|(n, _)| {
-            images
-                .iter()
-                .any(|i| &i.name == *n && (i.deprecated || tables::over(i, t)))
+            by_name
+                .get(n.as_str())
+                .is_some_and(|i| i.deprecated || tables::over(i, t))
         })
         .collect();
     moved.sort_by(|a, b| b.1.downloads.cmp(&a.1.downloads).then_with(|| a.0.cmp(b.0)));
@@ -274,18 +273,19 @@ fn build_page(
             note: (!w.flags.is_empty()).then(|| w.flags_text()),
         })
         .collect();
-    let top5: Vec<&str> = top.iter().take(5).map(|i| i.name.as_str()).collect();
     let x: Vec<String> = used.iter().map(|d| d.to_string()).collect();
-    let series: Vec<svg::Series> = top5
+    let series: Vec<svg::Series> = top
         .iter()
-        .map(|n| svg::Series {
-            name: n.to_string(),
-            values: history
+        .take(TREND_IMAGES)
+        .map(|i| svg::Series {
+            name: i.name.clone(),
+            values: used
                 .iter()
-                .map(|(_, imgs)| {
-                    imgs.iter()
-                        .find(|i| i.name == *n)
-                        .and_then(|i| i.fixable)
+                .map(|d| {
+                    history
+                        .fixable
+                        .get(&i.name)
+                        .and_then(|by_date| by_date.get(d).copied().flatten())
                         .map(|v| v as f64)
                 })
                 .collect(),
@@ -320,26 +320,31 @@ fn build_page(
             "fixable",
         ),
     ];
-    let section = |id: &'static str, title: String, note: String, table: tables::Table| Section {
-        id,
-        title,
-        note,
-        table,
-    };
+    // the heading names the CSV holding every row
+    let section =
+        |id: &'static str, csv: &'static str, title: String, note: String, table: tables::Table| {
+            Section {
+                id,
+                csv,
+                title: format!("{title} — {csv}"),
+                note,
+                table,
+            }
+        };
     Page {
         date: opts.date,
         sample,
         intro,
         charts,
         sections: vec![
-            section("summary", "Summary — summary.csv".into(), format!("Images snapshot {snapshot}; trends over {}.", x.join(", ")), tables::summary(opts.date, snapshot, images, t, opts.window, windows, used)),
-            section("deprecated", "Deprecated images — deprecated.csv".into(), format!("Images snapshot {snapshot}. {window_note}"), tables::deprecated(images, windows, study)),
-            section("comparison", format!("Deprecated images against the study's appendix ({} listed there) — deprecated_vs_study.csv", study.deprecated.len()), format!("Images snapshot {snapshot}."), tables::comparison_table(comparison)),
-            section("vulnerable", format!("Images with more than {t} fixable vulnerabilities — vulnerable.csv"), format!("{scans_note} critical…low count fixable findings; total counts all findings."), tables::vulnerable(images, t, study)),
-            section("downloads", "Downloads of deprecated or vulnerable images — downloads.csv".into(), window_note.clone(), tables::downloads(images, windows, t)),
-            section("eol", "Images on an end-of-life OS at the report date — eol.csv".into(), format!("{scans_note} End of life from reference/eol.csv evaluated at the snapshot date; Trivy's EOSL uses today's clock."), tables::eol(images)),
-            section("stale", "Deprecated but still moving: last_updated changed between snapshots — stale.csv".into(), format!("Consecutive snapshots {}.", x.join(", ")), tables::stale(images, history)),
-            section("study-comparison", "Side by side with the published study — study_comparison.csv".into(), format!("Images snapshot {snapshot}; {scans_note}"), tables::study_comparison(images, comparison, study, t)),
+            section("summary", "summary.csv", "Summary".into(), format!("Images snapshot {snapshot}; trends over {}.", x.join(", ")), tables::summary(opts.date, snapshot, images, t, opts.window, windows, used)),
+            section("deprecated", "deprecated.csv", "Deprecated images".into(), format!("Images snapshot {snapshot}. {window_note}"), tables::deprecated(images, windows, study)),
+            section("comparison", "deprecated_vs_study.csv", format!("Deprecated images against the study's appendix ({} listed there)", study.deprecated.len()), format!("Images snapshot {snapshot}."), tables::comparison_table(comparison)),
+            section("vulnerable", "vulnerable.csv", format!("Images with more than {t} fixable vulnerabilities"), format!("{scans_note} critical…low count fixable findings; total counts all findings."), tables::vulnerable(images, t, study)),
+            section("downloads", "downloads.csv", "Downloads of deprecated or vulnerable images".into(), window_note.clone(), tables::downloads(images, windows, t)),
+            section("eol", "eol.csv", "Images on an end-of-life OS at the report date".into(), format!("{scans_note} End of life from reference/eol.csv evaluated at the snapshot date; Trivy's EOSL uses today's clock."), tables::eol(images)),
+            section("stale", "stale.csv", "Deprecated but still moving: last_updated changed between snapshots".into(), format!("Consecutive snapshots {}.", x.join(", ")), tables::stale(images, &history.changed_in)),
+            section("study-comparison", "study_comparison.csv", "Side by side with the published study".into(), format!("Images snapshot {snapshot}; {scans_note}"), tables::study_comparison(images, comparison, study, t)),
         ],
     }
 }

@@ -1,13 +1,16 @@
-//! Reading the marts for the report (polars lazy scans of one partition at a time).
+//! Reading the marts for the report: the images of one snapshot, and one plan over every
+//! snapshot for what needs history (trends, "stale" images, window downloads).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use polars::prelude::*;
 
-use crate::catalog::{self, Dataset, IMAGES, PULLS_MART};
+use crate::catalog::{self, IMAGES, PULLS_MART};
+use crate::downloads::{self, Window};
 use crate::error::{Error, Result};
+use crate::io::frame;
 
 /// One row of `3_marts/images` as the report uses it.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -37,15 +40,6 @@ pub struct ImageView {
     pub scan_note: Option<String>,
     /// `sha256:` of the Trivy DB the image's scan used.
     pub db_digest: Option<String>,
-}
-
-fn lazy(root: &Path, ds: &Dataset, snapshot: NaiveDate) -> Result<(LazyFrame, String)> {
-    let path = crate::io::partition::verified_file(root, ds, snapshot)?;
-    let ctx = path.display().to_string();
-    let pl_path = PlRefPath::try_from_path(&path).map_err(|e| Error::data(&ctx, e))?;
-    let lf = LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default())
-        .map_err(|e| Error::data(&ctx, e))?;
-    Ok((lf, ctx))
 }
 
 fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
@@ -87,7 +81,10 @@ fn split(v: &Option<String>) -> Vec<String> {
 
 /// Every image of an images-mart partition, sorted by name.
 pub fn images(root: &Path, snapshot: NaiveDate) -> Result<Vec<ImageView>> {
-    let (lf, ctx) = lazy(root, &IMAGES, snapshot)?;
+    let lf = frame::scan(root, &IMAGES, snapshot)?;
+    let ctx = catalog::partition_file(root, &IMAGES, snapshot)
+        .display()
+        .to_string();
     let err = |e: PolarsError| Error::data(&ctx, e);
     let df = lf
         .with_columns([
@@ -178,47 +175,153 @@ pub fn images(root: &Path, snapshot: NaiveDate) -> Result<Vec<ImageView>> {
         .collect())
 }
 
-/// Pull history from `3_marts/pulls` partitions up to `until`: name → capture date → count.
-pub fn pull_history(
-    root: &Path,
-    until: NaiveDate,
-) -> Result<BTreeMap<String, BTreeMap<NaiveDate, Option<i64>>>> {
-    let mut out: BTreeMap<String, BTreeMap<NaiveDate, Option<i64>>> = BTreeMap::new();
-    for snapshot in catalog::snapshots(root, &PULLS_MART)?
+/// What the report needs from every images-mart snapshot up to its own, read in one plan:
+/// the snapshot dates, the snapshots in which each image's `last_updated` changed, and the
+/// fixable counts of the images a chart follows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// Images-mart snapshots, oldest first.
+    pub dates: Vec<NaiveDate>,
+    /// Name → snapshots (oldest first) whose row says `last_updated_changed`.
+    pub changed_in: HashMap<String, Vec<NaiveDate>>,
+    /// Name (of those asked for) → snapshot → fixable count.
+    pub fixable: HashMap<String, BTreeMap<NaiveDate, Option<i64>>>,
+}
+
+/// Reads the [`History`] of the images mart up to `until`, with fixable counts for `follow`.
+pub fn history(root: &Path, until: NaiveDate, follow: &[&str]) -> Result<History> {
+    let dates: Vec<NaiveDate> = catalog::snapshots(root, &IMAGES)?
         .into_iter()
         .filter(|d| *d <= until)
-    {
-        let (lf, ctx) = lazy(root, &PULLS_MART, snapshot)?;
-        let err = |e: PolarsError| Error::data(&ctx, e);
-        let df = lf
-            .with_columns([col("captured_at")
-                .dt()
-                .timestamp(TimeUnit::Microseconds)
-                .alias("at_us")])
-            .collect()
-            .map_err(err)?;
-        let (names, counts, at) = (
-            strs(&df, "name").map_err(err)?,
-            ints(&df, "pull_count").map_err(err)?,
-            ints(&df, "at_us").map_err(err)?,
-        );
-        for k in 0..df.height() {
-            let (Some(name), Some(at)) = (
-                names[k].clone(),
-                at[k].and_then(DateTime::from_timestamp_micros),
-            ) else {
-                continue;
-            };
-            // several reads on one day (extract-hub and pull-counts): keep the larger count
-            let slot = out
-                .entry(name)
-                .or_default()
-                .entry(at.date_naive())
-                .or_insert(counts[k]);
-            if counts[k] > *slot {
-                *slot = counts[k];
-            }
+        .collect();
+    let Some(all) = frame::scan_history(root, &IMAGES, Some(until))? else {
+        return Ok(History::default());
+    };
+    let ctx = catalog::dataset_dir(root, &IMAGES).display().to_string();
+    let err = |e: PolarsError| Error::data(&ctx, e);
+    let changed = all
+        .clone()
+        .filter(col("last_updated_changed").eq(lit(true)))
+        .select([col("name"), col("snapshot")])
+        .unique(None, UniqueKeepStrategy::Any)
+        .sort(["name", "snapshot"], SortMultipleOptions::default());
+    let followed = df!("name" => follow.to_vec()).map_err(err)?.lazy();
+    let fixable = all
+        .join_builder()
+        .with(followed)
+        .how(JoinType::Inner)
+        .on([col("name")])
+        .finish()
+        .select([col("name"), col("snapshot"), col("fixable")]);
+    let [changed, fixable]: [DataFrame; 2] = collect_all([changed, fixable])
+        .map_err(err)?
+        .try_into()
+        .expect("two plans, two frames");
+    let mut out = History {
+        dates,
+        ..History::default()
+    };
+    let (names, days) = (
+        strs(&changed, "name").map_err(err)?,
+        self::days(&changed, "snapshot").map_err(err)?,
+    );
+    for (n, d) in names.into_iter().zip(days) {
+        if let (Some(n), Some(d)) = (n, d) {
+            out.changed_in.entry(n).or_default().push(d);
         }
+    }
+    let (names, days, counts) = (
+        strs(&fixable, "name").map_err(err)?,
+        self::days(&fixable, "snapshot").map_err(err)?,
+        ints(&fixable, "fixable").map_err(err)?,
+    );
+    for ((n, d), c) in names.into_iter().zip(days).zip(counts) {
+        if let (Some(n), Some(d)) = (n, d) {
+            // one row per image and snapshot; should a partition hold two, the first counts
+            out.fixable.entry(n).or_default().entry(d).or_insert(c);
+        }
+    }
+    Ok(out)
+}
+
+fn collect_all<const N: usize>(plans: [LazyFrame; N]) -> PolarsResult<Vec<DataFrame>> {
+    plans.into_iter().map(|p| p.collect()).collect()
+}
+
+/// Downloads in the window `a..b` of every image with a pull count in `3_marts/pulls`
+/// (every partition up to the report's date `until`: a join carries the captures taken since
+/// the previous one, so captures of the window can sit in a later partition), in one plan:
+/// for each image the latest capture on or before each end (several reads on one day: the
+/// larger count), then [`downloads::window`] for the flags. Images with no capture on or
+/// before `b` have no row.
+pub fn windows(
+    root: &Path,
+    (a, b): (NaiveDate, NaiveDate),
+    tolerance_days: i64,
+    until: NaiveDate,
+) -> Result<BTreeMap<String, Window>> {
+    let Some(all) = frame::scan_history(root, &PULLS_MART, Some(until.max(b)))? else {
+        return Ok(BTreeMap::new());
+    };
+    let ctx = catalog::dataset_dir(root, &PULLS_MART)
+        .display()
+        .to_string();
+    let err = |e: PolarsError| Error::data(&ctx, e);
+    let day = col("day");
+    let ends = all
+        .select([
+            col("name"),
+            col("pull_count"),
+            col("captured_at").dt().date().alias("day"),
+        ])
+        .group_by([col("name"), day.clone()])
+        .agg([col("pull_count").max()])
+        .sort(["name", "day"], SortMultipleOptions::default())
+        .group_by_stable([col("name")])
+        .agg(
+            [("start", a), ("end", b)]
+                .into_iter()
+                .flat_map(|(end, date)| {
+                    let on_or_before = day.clone().lt_eq(frame::date_lit(date));
+                    [
+                        day.clone()
+                            .filter(on_or_before.clone())
+                            .last()
+                            .alias(format!("{end}_day")),
+                        col("pull_count")
+                            .filter(on_or_before)
+                            .last()
+                            .alias(format!("{end}_pulls")),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        )
+        .collect()
+        .map_err(err)?;
+    let names = strs(&ends, "name").map_err(err)?;
+    let (sd, ed) = (
+        days(&ends, "start_day").map_err(err)?,
+        days(&ends, "end_day").map_err(err)?,
+    );
+    let (sp, ep) = (
+        ints(&ends, "start_pulls").map_err(err)?,
+        ints(&ends, "end_pulls").map_err(err)?,
+    );
+    let mut out = BTreeMap::new();
+    for k in 0..ends.height() {
+        // an image first counted after the window's end was not there to be downloaded
+        let (Some(name), Some(_)) = (names[k].clone(), ed[k]) else {
+            continue;
+        };
+        // the two captures that matter stand for the whole history
+        let mut h = BTreeMap::new();
+        if let Some(d) = sd[k] {
+            h.insert(d, sp[k]);
+        }
+        if let Some(d) = ed[k] {
+            h.insert(d, ep[k]);
+        }
+        out.insert(name, downloads::window(&h, a, b, tolerance_days));
     }
     Ok(out)
 }

@@ -1,7 +1,7 @@
 //! The report's tables as pure functions of mart rows. A table is a header and string rows;
 //! the same table becomes a CSV file, a Markdown table and an HTML table.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{NaiveDate, SecondsFormat};
 
@@ -300,20 +300,12 @@ pub fn eol(images: &[ImageView]) -> Table {
 
 /// Table 6: "stale but moving": images deprecated at the report date whose `last_updated`
 /// changed between consecutive snapshots.
-pub fn stale(now: &[ImageView], history: &[(NaiveDate, Vec<ImageView>)]) -> Table {
+pub fn stale(now: &[ImageView], changed_in: &HashMap<String, Vec<NaiveDate>>) -> Table {
     let mut rows = Vec::new();
     for i in now.iter().filter(|i| i.deprecated) {
-        let changed: Vec<NaiveDate> = history
-            .iter()
-            .filter(|(_, imgs)| {
-                imgs.iter()
-                    .any(|x| x.name == i.name && x.last_updated_changed == Some(true))
-            })
-            .map(|(d, _)| *d)
-            .collect();
-        if changed.is_empty() {
+        let Some(changed) = changed_in.get(&i.name).filter(|c| !c.is_empty()) else {
             continue;
-        }
+        };
         rows.push(vec![
             i.name.clone(),
             opt(i.deprecated_since),

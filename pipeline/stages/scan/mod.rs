@@ -35,7 +35,9 @@ use crate::io::parquet as pq;
 use crate::io::registry::{Credentials, Registry, RegistryError};
 use crate::io::{command, http, partition};
 use crate::reference::{self, EolTable};
-use crate::tables::{self, findings_batch, scans_batch, ScanRow, TagRow};
+use rayon::prelude::*;
+
+use crate::tables::{self, findings_batch, scans_batch, Analysis, ScanRow, ScanStatus, TagRow};
 use crate::trivy::db::{self as trivy_db, DbInfo};
 use crate::trivy::server::TrivyServer;
 use crate::trivy::{self, Finding, Provenance, Report};
@@ -337,8 +339,8 @@ fn plan(
             name: repo.name.clone(),
             tag,
             tag_reason: reason,
-            analysis: "none".into(),
-            status: "no_tag".into(),
+            analysis: Analysis::None,
+            status: ScanStatus::NoTag,
             error: Some(error.into()),
             source: source.to_string(),
             ..ScanRow::default()
@@ -359,7 +361,7 @@ fn plan(
             .and_then(|()| digest.as_deref().map_or(Ok(()), crate::names::digest));
         if let Err(refused) = checked {
             let mut row = unscannable(Some(tag), reason, &format!("not scanned: {refused}"));
-            row.status = "failed".into();
+            row.status = ScanStatus::Failed;
             rows.push(row);
             continue;
         }
@@ -391,7 +393,7 @@ fn plan(
                     reason,
                     "the snapshot lists no digest for this tag; live scans pull by digest only, never a moving tag",
                 );
-                row.status = "failed".into();
+                row.status = ScanStatus::Failed;
                 rows.push(row);
                 continue;
             }
@@ -675,13 +677,13 @@ fn summarise(
     Summary {
         snapshot: Some(snapshot),
         images: rows.len(),
-        ok: count(&|r| r.status == "ok"),
-        failed: count(&|r| r.status == "failed"),
-        timed_out: count(&|r| r.status == "timeout"),
-        no_tag: count(&|r| r.status == "no_tag"),
-        analyses: count(&|r| r.analysis == "image"),
-        sbom_rescans: count(&|r| r.analysis == "sbom_rescan"),
-        from_reports: count(&|r| r.analysis == "report"),
+        ok: count(&|r| r.status == ScanStatus::Ok),
+        failed: count(&|r| r.status == ScanStatus::Failed),
+        timed_out: count(&|r| r.status == ScanStatus::Timeout),
+        no_tag: count(&|r| r.status == ScanStatus::NoTag),
+        analyses: count(&|r| r.analysis == Analysis::Image),
+        sbom_rescans: count(&|r| r.analysis == Analysis::SbomRescan),
+        from_reports: count(&|r| r.analysis == Analysis::Report),
         layer_analyses: rows.iter().filter_map(|r| r.layers_analysed).sum::<i64>() as usize,
         findings: findings.iter().map(|(_, f)| f.len()).sum(),
         fixable: findings
@@ -708,8 +710,9 @@ fn fill_from_report(row: &mut ScanRow, report: &Report, eol: &EolTable, snapshot
     ));
 }
 
-/// `--from-reports DIR`: every `*.json` / `*.json.golden` file is one image's report; the image
-/// name is the file name up to its first dot (or before `-ignore-unfixed`).
+/// `--from-reports DIR`: every `*.json` / `*.json.golden` file not starting with `.` is one
+/// image's report; the image name is the file name up to its first dot (or before
+/// `-ignore-unfixed`).
 fn ingest_reports(opts: &Options, dir: &Path) -> Result<Summary> {
     let eol = reference::load_eol(opts.reference.as_deref())?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -717,7 +720,8 @@ fn ingest_reports(opts: &Options, dir: &Path) -> Result<Summary> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             let n = p.file_name().unwrap_or_default().to_string_lossy();
-            n.ends_with(".json") || n.ends_with(".json.golden")
+            // hidden files (an editor's or a tool's own notes) are not reports
+            !n.starts_with('.') && (n.ends_with(".json") || n.ends_with(".json.golden"))
         })
         .collect();
     files.sort();
@@ -727,55 +731,15 @@ fn ingest_reports(opts: &Options, dir: &Path) -> Result<Summary> {
             dir.display()
         )));
     }
-    let mut rows = Vec::new();
-    let mut with_findings = Vec::new();
+    // one report per task: reading and parsing run on every core; the raw stream puts the
+    // records back in file order
     let stream = raw::RawStream::new();
-    for (rank, path) in files.iter().enumerate() {
-        let file = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        let name = file
-            .split('.')
-            .next()
-            .unwrap_or_default()
-            .trim_end_matches("-ignore-unfixed")
-            .to_string();
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let mut row = ScanRow {
-            name: name.clone(),
-            tag_reason: "from an existing report".into(),
-            // the file name, not its path: no table holds a path of the machine it ran on
-            image_ref: Some(format!("report {file}")),
-            analysis: "report".into(),
-            source: "report".into(),
-            ..ScanRow::default()
-        };
-        let findings = match trivy::parse_report(&bytes) {
-            Ok(mut report) => {
-                fill_from_report(&mut row, &report, &eol, opts.snapshot);
-                row.status = "ok".into();
-                Finding::sort(&mut report.findings);
-                report.findings
-            }
-            Err(why) => {
-                row.status = "failed".into();
-                row.error = Some(format!("{file}: {why}"));
-                Vec::new()
-            }
-        };
-        // files come sorted: their rank is their position; a failed one keeps its bytes too
-        stream.push(
-            rank,
-            &raw::RawRecord {
-                head: serde_json::json!({"name": name, "analysis": "report", "file": file, "status": row.status}),
-                report: (row.status == "ok").then(|| bytes.clone()),
-            },
-        );
-        with_findings.push((row.clone(), findings));
-        rows.push(row);
-    }
+    let with_findings: Vec<(ScanRow, Vec<Finding>)> = files
+        .par_iter()
+        .enumerate()
+        .map(|(rank, path)| ingest_report(path, rank, &stream, &eol, opts.snapshot))
+        .collect::<Result<_>>()?;
+    let rows: Vec<ScanRow> = with_findings.iter().map(|(r, _)| r.clone()).collect();
     write_outputs(
         &opts.datasets,
         opts.snapshot,
@@ -790,6 +754,60 @@ fn ingest_reports(opts: &Options, dir: &Path) -> Result<Summary> {
         &with_findings,
         Provenance::default(),
     ))
+}
+
+/// One report file of `--from-reports`: its scans row and findings; its raw record goes to
+/// `stream` at `rank`.
+fn ingest_report(
+    path: &Path,
+    rank: usize,
+    stream: &raw::RawStream,
+    eol: &EolTable,
+    snapshot: NaiveDate,
+) -> Result<(ScanRow, Vec<Finding>)> {
+    let file = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let name = file
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches("-ignore-unfixed")
+        .to_string();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut row = ScanRow {
+        name: name.clone(),
+        tag_reason: "from an existing report".into(),
+        // the file name, not its path: no table holds a path of the machine it ran on
+        image_ref: Some(format!("report {file}")),
+        analysis: Analysis::Report,
+        source: "report".into(),
+        ..ScanRow::default()
+    };
+    let findings = match trivy::parse_report(&bytes) {
+        Ok(mut report) => {
+            fill_from_report(&mut row, &report, eol, snapshot);
+            row.status = ScanStatus::Ok;
+            Finding::sort(&mut report.findings);
+            report.findings
+        }
+        Err(why) => {
+            row.status = ScanStatus::Failed;
+            row.error = Some(format!("{file}: {why}"));
+            Vec::new()
+        }
+    };
+    let ok = row.status == ScanStatus::Ok;
+    stream.push(
+        rank,
+        &raw::RawRecord {
+            head: serde_json::json!({"name": name, "analysis": "report", "file": file, "status": row.status.as_str()}),
+            report: ok.then_some(bytes),
+        },
+    );
+    Ok((row, findings))
 }
 
 fn write_outputs(

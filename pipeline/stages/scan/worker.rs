@@ -22,7 +22,7 @@ use super::{fill_from_report, retry_policy, Job, Options, Outcome, Target};
 use crate::catalog;
 use crate::io::{command, http, partition, progress};
 use crate::reference::EolTable;
-use crate::tables::ScanRow;
+use crate::tables::{Analysis, ScanRow, ScanStatus};
 use crate::trivy::db::DbInfo;
 use crate::trivy::server::TrivyServer;
 use crate::trivy::{self, inventory, Provenance};
@@ -62,7 +62,7 @@ pub(super) fn run_all(ctx: &Context, jobs: &[Job]) -> Vec<Outcome> {
                 while let Some(i) = queue.next() {
                     let (o, record) = run_job(ctx, &queue, &jobs[i]);
                     ctx.raw.push(ctx.rank[i], &record);
-                    queue.done(i, o.row.status == "ok");
+                    queue.done(i, o.row.status == ScanStatus::Ok);
                     bar.set_message(jobs[i].name.clone());
                     bar.inc(1);
                     out.lock().expect("outcomes lock").push(o);
@@ -75,7 +75,7 @@ pub(super) fn run_all(ctx: &Context, jobs: &[Job]) -> Vec<Outcome> {
 }
 
 /// The row every outcome of `job` starts from.
-fn base_row(ctx: &Context, job: &Job, analysis: &str) -> ScanRow {
+fn base_row(ctx: &Context, job: &Job, analysis: Analysis) -> ScanRow {
     let image_ref = match &job.target {
         // relative names: a row never holds a path of the machine it ran on
         Target::Archive { .. } => format!("archive {}/{}.tar", job.name, job.tag),
@@ -91,7 +91,7 @@ fn base_row(ctx: &Context, job: &Job, analysis: &str) -> ScanRow {
         tag_reason: job.tag_reason.clone(),
         digest: job.digest.clone(),
         image_ref: Some(image_ref),
-        analysis: analysis.into(),
+        analysis,
         trivy_version: Some(ctx.provenance.trivy_version.clone()),
         db_updated_at: ctx
             .db
@@ -114,7 +114,7 @@ fn run_job(ctx: &Context, queue: &Queue, job: &Job) -> (Outcome, RawRecord) {
 
 /// Matches the stored inventory of the job's digest against the run's DB.
 fn rescan(ctx: &Context, job: &Job, path: &Path) -> (Outcome, RawRecord) {
-    let mut row = base_row(ctx, job, "sbom_rescan");
+    let mut row = base_row(ctx, job, Analysis::SbomRescan);
     let started = Instant::now();
     let mut raw = RawRecord::head(
         json!({"name": job.name, "tag": job.tag, "analysis": "sbom_rescan", "inventory": row.image_ref}),
@@ -138,12 +138,12 @@ fn rescan(ctx: &Context, job: &Job, path: &Path) -> (Outcome, RawRecord) {
         Ok((answer, report)) => {
             raw.report = Some(answer);
             fill_from_report(&mut row, &report, ctx.eol, ctx.opts.snapshot);
-            row.status = "ok".into();
+            row.status = ScanStatus::Ok;
             row.layers_analysed = Some(0);
             report.findings
         }
         Err(why) => {
-            row.status = "failed".into();
+            row.status = ScanStatus::Failed;
             row.error = Some(format!("rescan of the stored inventory failed: {why}"));
             Vec::new()
         }
@@ -261,9 +261,9 @@ pub(super) fn layers_analysed(stderr: &str) -> i64 {
 
 /// Analyses the job's image with a Trivy client, retrying transient failures.
 fn analyse(ctx: &Context, queue: &Queue, job: &Job) -> (Outcome, RawRecord) {
-    let mut row = base_row(ctx, job, "image");
+    let mut row = base_row(ctx, job, Analysis::Image);
     let Some(server) = ctx.server else {
-        row.status = "failed".into();
+        row.status = ScanStatus::Failed;
         row.error = Some("no trivy server is running".into());
         return (
             Outcome {
@@ -313,11 +313,11 @@ fn analyse(ctx: &Context, queue: &Queue, job: &Job) -> (Outcome, RawRecord) {
     let mut findings = Vec::new();
     match &finished {
         Err(e) => {
-            row.status = "failed".into();
+            row.status = ScanStatus::Failed;
             row.error = Some(format!("cannot run {}: {e}", ctx.opts.trivy.display()));
         }
         Ok(f) if f.timed_out => {
-            row.status = "timeout".into();
+            row.status = ScanStatus::Timeout;
             row.error = Some(format!(
                 "no answer within {}s; the scan's process group was killed{retried}",
                 ctx.opts.timeout.as_secs()
@@ -325,7 +325,7 @@ fn analyse(ctx: &Context, queue: &Queue, job: &Job) -> (Outcome, RawRecord) {
         }
         Ok(f) if !f.success() => {
             let stderr = String::from_utf8_lossy(&f.stderr);
-            row.status = "failed".into();
+            row.status = ScanStatus::Failed;
             let excerpt = command::stderr_excerpt(&f.stderr, 400);
             row.error = Some(
                 match missing_digest(ctx, job).or_else(|| explain(&stderr)) {
@@ -336,12 +336,12 @@ fn analyse(ctx: &Context, queue: &Queue, job: &Job) -> (Outcome, RawRecord) {
         }
         Ok(f) => match trivy::parse_report(&f.stdout) {
             Err(why) => {
-                row.status = "failed".into();
+                row.status = ScanStatus::Failed;
                 row.error = Some(format!("trivy printed no usable report: {why}"));
             }
             Ok(report) => {
                 fill_from_report(&mut row, &report, ctx.eol, ctx.opts.snapshot);
-                row.status = "ok".into();
+                row.status = ScanStatus::Ok;
                 row.layers_analysed = Some(layers_analysed(&String::from_utf8_lossy(&f.stderr)));
                 if let Some(warning) = store_inventory(ctx, job, &f.stdout) {
                     row.note = Some(
