@@ -449,6 +449,11 @@ pub fn trivy_db_dir(root: &Path, digest: &str) -> PathBuf {
     }
 }
 
+/// File name of a partition's manifest. It is written last, just before the partition folder
+/// is renamed into place, so its presence is what makes a partition complete (see
+/// [`snapshots`] and `io::partition`).
+pub const MANIFEST: &str = "_manifest.json";
+
 /// The partition name of a snapshot date.
 pub fn partition_name(snapshot: NaiveDate) -> String {
     format!("snapshot={snapshot}")
@@ -499,7 +504,7 @@ pub fn snapshots(root: &Path, ds: &Dataset) -> Result<Vec<NaiveDate>> {
         else {
             continue;
         };
-        if entry.path().join(crate::io::partition::MANIFEST).exists() {
+        if entry.path().join(MANIFEST).exists() {
             dates.push(date);
         }
     }

@@ -15,11 +15,8 @@ use std::path::{Path, PathBuf};
 use chrono::{NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::catalog::{self, Dataset};
+use crate::catalog::{self, Dataset, MANIFEST};
 use crate::error::{Error, Result};
-
-/// File name of a partition's manifest.
-pub const MANIFEST: &str = "_manifest.json";
 
 /// What a partition's manifest records.
 #[derive(Debug, Clone, Serialize)]
