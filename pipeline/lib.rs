@@ -23,6 +23,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod dag;
 pub mod dates;
 pub mod downloads;
 pub mod error;

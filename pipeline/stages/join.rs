@@ -15,6 +15,7 @@ use chrono::NaiveDate;
 use crate::catalog::{
     self, FINDINGS_MART, IMAGES, PULLS_MART, PULL_COUNTS, REJECTS, REPOSITORIES, SCANS,
 };
+use crate::dag::Stage;
 use crate::downloads;
 use crate::error::{Error, Result};
 use crate::io::parquet::{self as pq, Columns};
@@ -160,16 +161,16 @@ pub fn run(opts: &Options) -> Result<Summary> {
     let by_name: HashMap<&str, &ImageRow> =
         images.iter().map(|i| (i.repo.name.as_str(), i)).collect();
 
-    partition::write_partition(root, &IMAGES, d, "join", |p| {
+    partition::write_partition(root, Stage::Join, &IMAGES, d, "join", |p| {
         pq::write_batch(p, &images_batch(&images)?)
     })?;
-    partition::write_partition(root, &FINDINGS_MART, d, "join", |p| {
+    partition::write_partition(root, Stage::Join, &FINDINGS_MART, d, "join", |p| {
         pq::write_batch(
             p,
             &findings_mart_batch(&kept, &by_name, scans_snapshot.unwrap_or(d))?,
         )
     })?;
-    partition::write_partition(root, &PULLS_MART, d, "join", |p| {
+    partition::write_partition(root, Stage::Join, &PULLS_MART, d, "join", |p| {
         pq::write_batch(
             p,
             &pq::batch(
@@ -183,7 +184,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
             )?,
         )
     })?;
-    partition::write_partition(root, &REJECTS, d, "join", |p| {
+    partition::write_partition(root, Stage::Join, &REJECTS, d, "join", |p| {
         pq::write_batch(
             p,
             &pq::batch(
