@@ -4,14 +4,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::NaiveDate;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use hubaudit::config::{self, Config};
 use hubaudit::error::{exit, Error, Result};
 use hubaudit::sample::replay::{Capture, Fault, Knobs, ReplayHub};
 use hubaudit::sample::{default_capture_dir, World};
 use hubaudit::stages::{backfill, extract_hub, join, pull_counts, report, scan};
-use hubaudit::{catalog, dates, trivy};
+use hubaudit::{catalog, dag, dates, trivy};
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -112,6 +112,20 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         datasets: Option<PathBuf>,
     },
+    /// Print the DAG: every stage with the datasets it reads and writes, and the stage order of
+    /// `run` and `backfill`.
+    ///
+    /// Datasets are LAYER/NAME folders under the dataset root (`hubaudit snapshots` lists their
+    /// dates); "(earlier)" marks a read of what earlier runs of the stage itself wrote (the
+    /// previous snapshot, a store), which is not an edge of the order. This one table orders
+    /// `run`, `sample run` and `backfill`, and a stage writing a partition it does not list is
+    /// refused (exit 5).
+    Dag {
+        /// text: a table; json: stages (name, summary, plans, reads, writes) and plans (stage
+        /// order); dot: Graphviz (`hubaudit dag --format dot | dot -Tsvg > dag.svg`)
+        #[arg(long, value_enum, default_value_t = DagFormat::Text)]
+        format: DagFormat,
+    },
     /// Build the report for a date from the latest snapshots on or before it.
     ///
     /// Writes 4_report/DATE/: index.html, report.md, deprecated.csv, deprecated_vs_study.csv.
@@ -121,6 +135,24 @@ enum Command {
     /// The offline sample world: build its replay capture, serve it, or run the whole pipeline on it.
     #[command(subcommand)]
     Sample(SampleCommand),
+}
+
+/// How `hubaudit dag` prints the table.
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum DagFormat {
+    Text,
+    Json,
+    Dot,
+}
+
+impl From<DagFormat> for dag::Format {
+    fn from(f: DagFormat) -> dag::Format {
+        match f {
+            DagFormat::Text => dag::Format::Text,
+            DagFormat::Json => dag::Format::Json,
+            DagFormat::Dot => dag::Format::Dot,
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -458,12 +490,13 @@ fn run(cli: Cli) -> Result<i32> {
                         .collect::<Vec<_>>()
                         .join(" ")
                 };
-                out!(
-                    "{:<22} {:<28} {list}",
-                    ds.id,
-                    format!("{}/{}", ds.layer.dir(), ds.name)
-                );
+                out!("{:<22} {:<28} {list}", ds.id, ds.path());
             }
+            Ok(exit::OK)
+        }
+        Command::Dag { format } => {
+            let text = dag::render(format.into())?;
+            out!("{}", text.trim_end());
             Ok(exit::OK)
         }
         Command::Report(args) => {
