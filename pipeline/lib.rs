@@ -32,6 +32,7 @@ pub mod io;
 pub mod library_file;
 pub mod names;
 pub mod notice;
+pub mod orchestrate;
 pub mod public_data;
 pub mod reference;
 pub mod reliability;

@@ -13,6 +13,7 @@ mod hostile;
 mod integrity;
 mod live_scan;
 mod marts;
+mod orchestrate;
 mod partition;
 mod portable;
 mod properties;
