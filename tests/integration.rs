@@ -6,6 +6,7 @@ mod util;
 mod backfill;
 mod cli;
 mod crash;
+mod dag;
 mod extract_hub;
 mod foreign_server;
 mod full_disk;
