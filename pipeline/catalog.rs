@@ -57,6 +57,13 @@ pub struct Dataset {
     pub description: &'static str,
 }
 
+impl Dataset {
+    /// `LAYER/NAME`, as the docs write it (`2_staged/repositories`).
+    pub fn path(&self) -> String {
+        format!("{}/{}", self.layer.dir(), self.name)
+    }
+}
+
 /// Raw Hub API responses of one extract run: `responses.jsonl.gz`, one JSON object per
 /// response (`url`, `status`, `received_at`, selected `headers`, `body`).
 pub const HUB_RAW: Dataset = Dataset {
@@ -189,6 +196,58 @@ pub const REJECTS: Dataset = Dataset {
     schema: Some(rejects_schema),
     description: "rows of staged tables that did not join, with the reason",
 };
+
+/// A folder of the dataset root that is not partitioned by snapshot: a content-addressed
+/// store, or the report's date folders. Stages read and write them like datasets (the DAG in
+/// `dag` lists them), but they have no manifest and no schema.
+#[derive(Debug, Clone, Copy)]
+pub struct Store {
+    /// Stable id, used by `hubaudit dag`.
+    pub id: &'static str,
+    /// Its layer.
+    pub layer: Layer,
+    /// Folder below the layer; `DATE` stands for one folder per date.
+    pub name: &'static str,
+    /// One line for humans.
+    pub description: &'static str,
+}
+
+impl Store {
+    /// `LAYER/NAME`, as the docs write it (`1_raw/sbom`, `4_report/DATE`).
+    pub fn path(&self) -> String {
+        format!("{}/{}", self.layer.dir(), self.name)
+    }
+}
+
+/// Package inventories by image digest: `1_raw/sbom/sha256-HEX.trivy.json` (see
+/// [`inventory_path`]).
+pub const SBOM_STORE: Store = Store {
+    id: "raw.sbom",
+    layer: Layer::Raw,
+    name: "sbom",
+    description:
+        "package inventory of every image digest analysed (Trivy JSON, no vulnerabilities)",
+};
+
+/// The Trivy DBs scans used, by the sha256 of `trivy.db`: `1_raw/trivy-db/sha256-HEX/` (see
+/// [`trivy_db_dir`]).
+pub const TRIVY_DB_STORE: Store = Store {
+    id: "raw.trivy_db",
+    layer: Layer::Raw,
+    name: "trivy-db",
+    description: "every Trivy DB a scan used, by the sha256 of its trivy.db",
+};
+
+/// The published report of each date: `4_report/DATE/` (see [`report_dir`]).
+pub const REPORT: Store = Store {
+    id: "report",
+    layer: Layer::Report,
+    name: "DATE",
+    description: "the report for a date: index.html, report.md, one CSV per table",
+};
+
+/// Every store.
+pub const STORES: &[Store] = &[SBOM_STORE, TRIVY_DB_STORE, REPORT];
 
 /// Every partitioned dataset, in pipeline order.
 pub const ALL: &[Dataset] = &[
@@ -426,14 +485,15 @@ pub fn inventory_path(root: &Path, digest: &str) -> PathBuf {
         Ok(()) => digest.replace(':', "-"),
         Err(_) => crate::names::stand_in(digest),
     };
-    root.join(Layer::Raw.dir())
-        .join("sbom")
+    root.join(SBOM_STORE.layer.dir())
+        .join(SBOM_STORE.name)
         .join(format!("{key}.trivy.json"))
 }
 
 /// Content-addressed store of the Trivy DBs runs used (see `trivy::db`): `1_raw/trivy-db/`.
 pub fn trivy_db_store(root: &Path) -> PathBuf {
-    root.join(Layer::Raw.dir()).join("trivy-db")
+    root.join(TRIVY_DB_STORE.layer.dir())
+        .join(TRIVY_DB_STORE.name)
 }
 
 /// The stored DB whose `trivy.db` has the sha256 `digest`: `1_raw/trivy-db/sha256-HEX/`.
@@ -448,6 +508,11 @@ pub fn trivy_db_dir(root: &Path, digest: &str) -> PathBuf {
         Err(_) => trivy_db_store(root).join(crate::names::stand_in(digest)),
     }
 }
+
+/// File name of a partition's manifest. It is written last, just before the partition folder
+/// is renamed into place, so its presence is what makes a partition complete (see
+/// [`snapshots`] and `io::partition`).
+pub const MANIFEST: &str = "_manifest.json";
 
 /// The partition name of a snapshot date.
 pub fn partition_name(snapshot: NaiveDate) -> String {
@@ -471,7 +536,7 @@ pub fn partition_file(root: &Path, ds: &Dataset, snapshot: NaiveDate) -> PathBuf
 
 /// `ROOT/4_report/D`: where the report for date D is written.
 pub fn report_dir(root: &Path, date: NaiveDate) -> PathBuf {
-    root.join(Layer::Report.dir()).join(date.to_string())
+    root.join(REPORT.layer.dir()).join(date.to_string())
 }
 
 /// Where unfinished writes live until they are renamed into place (never read as data).
@@ -499,7 +564,7 @@ pub fn snapshots(root: &Path, ds: &Dataset) -> Result<Vec<NaiveDate>> {
         else {
             continue;
         };
-        if entry.path().join(crate::io::partition::MANIFEST).exists() {
+        if entry.path().join(MANIFEST).exists() {
             dates.push(date);
         }
     }

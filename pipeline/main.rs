@@ -1,17 +1,20 @@
-//! The `hubaudit` command line: parses arguments, runs a stage, maps errors to exit codes.
+//! The `hubaudit` command line: parses arguments, resolves a command's settings from flags and
+//! configuration, runs a stage or a plan of stages (`orchestrate`), prints the summaries and
+//! maps errors to exit codes.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::NaiveDate;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use hubaudit::config::{self, Config};
 use hubaudit::error::{exit, Error, Result};
+use hubaudit::orchestrate::{self, Done, Event, Settings};
 use hubaudit::sample::replay::{Capture, Fault, Knobs, ReplayHub};
 use hubaudit::sample::{default_capture_dir, World};
 use hubaudit::stages::{backfill, extract_hub, join, pull_counts, report, scan};
-use hubaudit::{catalog, dates, trivy};
+use hubaudit::{catalog, dag, dates, trivy};
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -112,15 +115,51 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         datasets: Option<PathBuf>,
     },
+    /// Print the DAG: every stage with the datasets it reads and writes, and the stage order of
+    /// `run` and `backfill`.
+    ///
+    /// Datasets are LAYER/NAME folders under the dataset root (`hubaudit snapshots` lists their
+    /// dates); "(earlier)" marks a read of what earlier runs of the stage itself wrote (the
+    /// previous snapshot, a store), which is not an edge of the order. This one table orders
+    /// `run`, `sample run` and `backfill`, and a stage writing a partition it does not list is
+    /// refused (exit 5).
+    Dag {
+        /// text: a table; json: stages (name, summary, plans, reads, writes) and plans (stage
+        /// order); dot: Graphviz (`hubaudit dag --format dot | dot -Tsvg > dag.svg`)
+        #[arg(long, value_enum, default_value_t = DagFormat::Text)]
+        format: DagFormat,
+    },
     /// Build the report for a date from the latest snapshots on or before it.
     ///
     /// Writes 4_report/DATE/: index.html, report.md, deprecated.csv, deprecated_vs_study.csv.
     Report(ReportArgs),
-    /// Run every stage in order for one snapshot, then the report for that date.
+    /// Run every stage in DAG order for one snapshot, then the report for that date.
+    ///
+    /// extract-hub, scan, pull-counts, join, report (the `run` plan of `hubaudit dag`), with
+    /// the registry and a downloaded Trivy DB as `scan` would use them. Exits 1 when any
+    /// stage was partial.
     Run(ExtractArgs),
     /// The offline sample world: build its replay capture, serve it, or run the whole pipeline on it.
     #[command(subcommand)]
     Sample(SampleCommand),
+}
+
+/// How `hubaudit dag` prints the table.
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum DagFormat {
+    Text,
+    Json,
+    Dot,
+}
+
+impl From<DagFormat> for dag::Format {
+    fn from(f: DagFormat) -> dag::Format {
+        match f {
+            DagFormat::Text => dag::Format::Text,
+            DagFormat::Json => dag::Format::Json,
+            DagFormat::Dot => dag::Format::Dot,
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -133,7 +172,7 @@ struct WriteArgs {
     snapshot: Option<String>,
 }
 
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 struct ExtractArgs {
     #[command(flatten)]
     write: WriteArgs,
@@ -298,6 +337,10 @@ enum SampleCommand {
     },
     /// Build the capture, serve it on a free port and run every stage for each capture date,
     /// then the report for the last date (what `just run` does).
+    ///
+    /// Each date runs the `run` plan of `hubaudit dag` against the replay Hub, the date's image
+    /// archives and the sample Trivy DB; the last date's report is then written again with the
+    /// study's download window. Exits 1 when any date was partial.
     Run {
         /// Spec folder [default: the spec compiled into hubaudit]
         #[arg(long, value_name = "DIR")]
@@ -356,29 +399,25 @@ fn run(cli: Cli) -> Result<i32> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::ExtractHub(args) => {
-            let opts = extract_options(&config, &args)?;
-            let s = extract_hub::run(&opts)?;
-            print_extract(&s);
-            Ok(extract_code(&s))
+            let done = Done::ExtractHub(extract_hub::run(&extract_options(&config, &args)?)?);
+            print_done(&done);
+            Ok(done.exit_code())
         }
         Command::Scan(args) => {
-            let summary = scan::run(&scan_options(&config, &args)?)?;
-            print_scan(&summary);
-            Ok(if summary.partial() {
-                exit::PARTIAL
-            } else {
-                exit::OK
-            })
+            let done = Done::Scan(scan::run(&scan_options(&config, &args)?)?);
+            print_done(&done);
+            Ok(done.exit_code())
         }
         Command::PullCounts(args) => {
             let opts = extract_options(&config, &args)?;
-            let s = pull_counts::run(&pull_options(&opts))?;
-            print_pulls(&s);
-            Ok(if s.rejected == 0 {
-                exit::OK
-            } else {
-                exit::PARTIAL
-            })
+            let snapshot = opts.snapshot;
+            let settings = Settings {
+                crawl: Some(opts.clone()),
+                ..settings(&config, opts.datasets)
+            };
+            let done = Done::PullCounts(pull_counts::run(&settings.pull_options(snapshot)?)?);
+            print_done(&done);
+            Ok(done.exit_code())
         }
         Command::Join(args) => {
             print_join(&join::run(&join_options(&config, &args)?)?);
@@ -394,7 +433,7 @@ fn run(cli: Cli) -> Result<i32> {
         } => {
             let root = datasets.unwrap_or(config.datasets.clone());
             let started = std::time::Instant::now();
-            let s = backfill::run(&backfill::Options {
+            let opts = backfill::Options {
                 datasets: root.clone(),
                 docs_repo,
                 official_images_repo,
@@ -402,14 +441,9 @@ fn run(cli: Cli) -> Result<i32> {
                 to: dates::parse_date("--to", &to)?,
                 every_days: backfill::parse_every(&every)?,
                 namespace: config.hub.namespace.clone(),
-            })?;
-            for date in &s.written {
-                join::run(&join::Options {
-                    datasets: root.clone(),
-                    snapshot: *date,
-                    reference: config.report.reference.clone(),
-                })?;
-            }
+            };
+            // the joins' summaries are not printed: the line below counts them
+            let (s, code) = orchestrate::backfill(&opts, &settings(&config, root), &mut |_| {})?;
             out!(
                 "backfill: {} date(s), {} written and joined ({} reusing the previous date's commits) in {:.1} s; last date: {} images, {} deprecated, {} removed from the docs but kept",
                 s.dates, s.written.len(), s.reused, started.elapsed().as_secs_f64(), s.last_images, s.last_deprecated, s.last_removed
@@ -417,7 +451,7 @@ fn run(cli: Cli) -> Result<i32> {
             for skip in &s.skipped {
                 eprintln!("skipped {skip}");
             }
-            Ok(exit::OK)
+            Ok(code)
         }
         Command::Verify { datasets } => {
             let root = datasets.unwrap_or(config.datasets.clone());
@@ -458,12 +492,13 @@ fn run(cli: Cli) -> Result<i32> {
                         .collect::<Vec<_>>()
                         .join(" ")
                 };
-                out!(
-                    "{:<22} {:<28} {list}",
-                    ds.id,
-                    format!("{}/{}", ds.layer.dir(), ds.name)
-                );
+                out!("{:<22} {:<28} {list}", ds.id, ds.path());
             }
+            Ok(exit::OK)
+        }
+        Command::Dag { format } => {
+            let text = dag::render(format.into())?;
+            out!("{}", text.trim_end());
             Ok(exit::OK)
         }
         Command::Report(args) => {
@@ -484,7 +519,20 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Run(args) => {
             let opts = extract_options(&config, &args)?;
-            run_all(&config, &opts, &ScanArgs::default())
+            let snapshot = opts.snapshot;
+            let scan = scan_options(
+                &config,
+                &ScanArgs {
+                    write: args.write.clone(),
+                    ..ScanArgs::default()
+                },
+            )?;
+            let settings = Settings {
+                crawl: Some(opts.clone()),
+                scan: Some(scan),
+                ..settings(&config, opts.datasets)
+            };
+            orchestrate::run(&settings, snapshot, &mut print_event)
         }
         Command::Sample(cmd) => sample_command(&config, cmd),
     }
@@ -565,40 +613,17 @@ fn scan_options(config: &Config, args: &ScanArgs) -> Result<scan::Options> {
     })
 }
 
-/// Every stage in order for one snapshot, then the report for its date. `scan_args` says
-/// where images and the Trivy DB come from (defaults: the registry and a downloaded DB).
-fn run_all(config: &Config, opts: &extract_hub::Options, scan_args: &ScanArgs) -> Result<i32> {
-    out!("== {} ==", opts.snapshot);
-    let extracted = extract_hub::run(opts)?;
-    print_extract(&extracted);
-    let mut code = extract_code(&extracted);
-    let scan_args = ScanArgs {
-        write: WriteArgs {
-            datasets: Some(opts.datasets.clone()),
-            snapshot: Some(opts.snapshot.to_string()),
-        },
-        ..scan_args.clone()
-    };
-    let summary = scan::run(&scan_options(config, &scan_args)?)?;
-    print_scan(&summary);
-    if summary.partial() {
-        code = code.max(exit::PARTIAL);
-    }
-    print_pulls(&pull_counts::run(&pull_options(opts))?);
-    print_join(&join::run(&join::Options {
-        datasets: opts.datasets.clone(),
-        snapshot: opts.snapshot,
-        reference: config.report.reference.clone(),
-    })?);
-    print_report(&report::run(&report::Options {
-        datasets: opts.datasets.clone(),
-        date: opts.snapshot,
+/// The settings every plan shares, for the dataset root `datasets`: the report's, from the
+/// configuration; no crawl and no scan (commands that run those add them).
+fn settings(config: &Config, datasets: PathBuf) -> Settings {
+    Settings {
+        datasets,
         reference: config.report.reference.clone(),
         threshold: config.report.threshold,
-        window: None,
         tolerance_days: config.report.tolerance_days,
-    })?);
-    Ok(code)
+        crawl: None,
+        scan: None,
+    }
 }
 
 fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
@@ -688,58 +713,30 @@ fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
         SampleCommand::Run { spec, datasets } => {
             let world = World::load_or_embedded(spec.as_deref())?;
             let datasets = datasets.unwrap_or(config.datasets.clone());
-            let out = default_capture_dir(&datasets);
-            let files = world.build_capture_if_changed(&out)?;
-            out!(
-                "sample world: {} images; capture in {} ({}) (SAMPLE DATA)",
-                world.images.len(),
-                out.display(),
-                if files == 0 {
-                    "up to date".to_string()
-                } else {
-                    format!("{files} files built")
-                }
-            );
-            let hub = ReplayHub::start(Capture::load(&out)?, Knobs::default(), 0)?;
-            out!("replay Hub on {}", hub.url());
-            let mut last = None;
-            let mut code = exit::OK;
-            for date in &world.meta.captures {
-                let mut hubc = config.hub.clone();
-                hubc.url = hub.url_for(*date);
-                hubc.namespace = world.meta.namespace.clone();
-                let opts = extract_hub::Options {
-                    datasets: datasets.clone(),
-                    snapshot: *date,
-                    hub: hubc,
-                    token: None,
-                    full: false,
-                };
-                let sample_scan = ScanArgs {
-                    archive_dir: Some(out.join(date.to_string()).join("images")),
-                    trivy_cache: Some(out.join("trivy-cache")),
-                    ..ScanArgs::default()
-                };
-                code = code.max(run_all(config, &opts, &sample_scan)?);
-                last = Some(*date);
-            }
-            if let Some(d) = last {
-                // the study's download window, as in the published table
-                let study = hubaudit::reference::load_study(config.report.reference.as_deref())?;
-                let window = (study.study.window_start, study.study.window_end);
-                out!(
-                    "\n== report {d} with the study's window {}..{} ==",
-                    window.0,
-                    window.1
-                );
-                print_report(&report::run(&report::Options {
-                    datasets: datasets.clone(),
-                    date: d,
-                    reference: config.report.reference.clone(),
-                    threshold: config.report.threshold,
-                    window: Some(window),
-                    tolerance_days: config.report.tolerance_days,
-                })?);
+            let write = WriteArgs {
+                datasets: Some(datasets.clone()),
+                snapshot: None,
+            };
+            // the Hub URL, namespace, images and DB are the sample world's, per capture date
+            let settings = Settings {
+                crawl: Some(extract_options(
+                    config,
+                    &ExtractArgs {
+                        write: write.clone(),
+                        ..ExtractArgs::default()
+                    },
+                )?),
+                scan: Some(scan_options(
+                    config,
+                    &ScanArgs {
+                        write,
+                        ..ScanArgs::default()
+                    },
+                )?),
+                ..settings(config, datasets.clone())
+            };
+            let run = orchestrate::sample_run(&world, &settings, &mut print_event)?;
+            if let Some(d) = run.last {
                 out!(
                     "\nreport: {}",
                     catalog::report_dir(&datasets, d)
@@ -747,7 +744,7 @@ fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
                         .display()
                 );
             }
-            Ok(exit::OK)
+            Ok(run.code)
         }
     }
 }
@@ -763,6 +760,44 @@ fn parse_rate_limit(text: &str) -> Result<(u32, std::time::Duration)> {
         n.parse().map_err(|_| bad())?,
         std::time::Duration::from_secs(s.parse().map_err(|_| bad())?),
     ))
+}
+
+/// Prints what a plan reports as it goes.
+fn print_event(event: Event) {
+    match event {
+        Event::SampleWorld {
+            images,
+            capture,
+            built,
+        } => out!(
+            "sample world: {images} images; capture in {} ({}) (SAMPLE DATA)",
+            capture.display(),
+            if built == 0 {
+                "up to date".to_string()
+            } else {
+                format!("{built} files built")
+            }
+        ),
+        Event::ReplayHub(url) => out!("replay Hub on {url}"),
+        Event::Snapshot(d) => out!("== {d} =="),
+        Event::StudyWindow { date, window } => out!(
+            "\n== report {date} with the study's window {}..{} ==",
+            window.0,
+            window.1
+        ),
+        Event::Done(done) => print_done(done),
+    }
+}
+
+/// Prints a stage's summary.
+fn print_done(done: &Done) {
+    match done {
+        Done::ExtractHub(s) => print_extract(s),
+        Done::Scan(s) => print_scan(s),
+        Done::PullCounts(s) => print_pulls(s),
+        Done::Join(s) => print_join(s),
+        Done::Report(s) => print_report(s),
+    }
 }
 
 fn print_extract(s: &extract_hub::Summary) {
@@ -793,15 +828,6 @@ fn print_extract(s: &extract_hub::Summary) {
     }
     for w in &s.warnings {
         eprintln!("warning: {w}");
-    }
-}
-
-/// Partial (1) when the Hub listed values that were refused, else success.
-fn extract_code(s: &extract_hub::Summary) -> i32 {
-    if s.rejected.is_empty() {
-        exit::OK
-    } else {
-        exit::PARTIAL
     }
 }
 
@@ -841,16 +867,6 @@ fn print_scan(s: &scan::Summary) {
                 ""
             }
         );
-    }
-}
-
-/// pull-counts reads the same Hub, snapshot and datasets as extract-hub.
-fn pull_options(opts: &extract_hub::Options) -> pull_counts::Options {
-    pull_counts::Options {
-        datasets: opts.datasets.clone(),
-        snapshot: opts.snapshot,
-        hub: opts.hub.clone(),
-        token: opts.token.clone(),
     }
 }
 

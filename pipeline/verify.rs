@@ -84,10 +84,10 @@ fn check_partition(root: &Path, ds: &Dataset, dir: &Path) -> std::result::Result
         .strip_prefix("snapshot=")
         .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
         .ok_or_else(|| format!("{name:?} is not a snapshot=YYYY-MM-DD folder"))?;
-    if !dir.join(partition::MANIFEST).exists() {
+    if !dir.join(catalog::MANIFEST).exists() {
         return Err(format!(
             "incomplete: no {} (a writer renames a partition into place only with its manifest)",
-            partition::MANIFEST
+            catalog::MANIFEST
         ));
     }
     let manifest = partition::read_manifest(root, ds, snapshot).map_err(|e| e.to_string())?;

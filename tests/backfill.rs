@@ -1,10 +1,13 @@
 //! backfill from two small git repositories with commits at fixed dates: an image deprecated
-//! then deleted from the docs, a renamed image, and the report for a date with no live snapshot.
+//! then deleted from the docs, a renamed image, and the report for a date with no live snapshot;
+//! the backfill plan (`orchestrate::backfill`) joins every date it wrote.
 
 use std::path::Path;
 use std::process::Command;
 
-use hubaudit::stages::{backfill, join, report};
+use hubaudit::catalog;
+use hubaudit::orchestrate::{self, Done, Event, Settings};
+use hubaudit::stages::{backfill, report};
 
 use crate::util::{csv_rows, date, report_options, Workdir};
 
@@ -102,24 +105,40 @@ fn report_for(w: &Workdir, d: &str) -> report::Summary {
 fn backfill_then_report_gives_the_deprecated_table_without_any_live_snapshot() {
     let w = Workdir::new();
     let (docs, oi) = repositories(w.path());
-    let s = backfill::run(&backfill::Options {
+    // the backfill plan, as `hubaudit backfill` runs it: backfill, then join for every date
+    // written, in the DAG's order
+    let settings = Settings {
         datasets: w.datasets(),
-        docs_repo: docs,
-        official_images_repo: oi,
-        from: date("2021-01-05"),
-        to: date("2021-03-20"),
-        every_days: 7,
-        namespace: "library".into(),
-    })
+        reference: None,
+        threshold: 50,
+        tolerance_days: 2,
+        crawl: None,
+        scan: None,
+    };
+    let mut joined = Vec::new();
+    let (s, code) = orchestrate::backfill(
+        &backfill::Options {
+            datasets: w.path().join("replaced by the settings' root"),
+            docs_repo: docs,
+            official_images_repo: oi,
+            from: date("2021-01-05"),
+            to: date("2021-03-20"),
+            every_days: 7,
+            namespace: "library".into(),
+        },
+        &settings,
+        &mut |e| match e {
+            Event::Done(Done::Join(j)) => joined.push(j.snapshot.unwrap()),
+            other => panic!("the backfill plan reported {other:?}"),
+        },
+    )
     .unwrap();
-    for d in &s.written {
-        join::run(&join::Options {
-            datasets: w.datasets(),
-            snapshot: *d,
-            reference: None,
-        })
-        .unwrap();
-    }
+    assert_eq!(code, 0);
+    assert_eq!(joined, s.written, "one join per date written, in order");
+    assert_eq!(
+        catalog::snapshots(&w.datasets(), &catalog::IMAGES).unwrap(),
+        s.written
+    );
     // dates 2021-01-05, -12, … -03-16; 2021-01-05 precedes both first commits: skipped with a
     // reason, not an empty snapshot
     assert_eq!(s.dates, 11);

@@ -1,5 +1,6 @@
 //! The binary: exit codes, messages, help.
 
+use hubaudit::dag;
 use hubaudit::sample::replay::{Fault, Knobs};
 
 use crate::util::{text, write_config, Workdir};
@@ -85,4 +86,39 @@ fn garbage_answers_exit_2_with_the_reason() {
     let out = w.cli(&["extract-hub", "--snapshot", "2021-08-24", "--hub-url", &url]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not valid JSON"));
+}
+
+#[test]
+fn hubaudit_dag_prints_the_table_and_its_json_is_the_table() {
+    let w = Workdir::new();
+    let out = w.cli(&["dag"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("run: extract-hub → scan → pull-counts → join → report"));
+    assert!(table.contains("3_marts/images (earlier)"), "{table}");
+
+    let out = w.cli(&["dag", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        dag::STAGES.iter().map(|s| s.name).collect::<Vec<_>>()
+    );
+    let scan = &v["stages"][1];
+    assert!(scan["reads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["path"] == "2_staged/tags"));
+
+    let out = w.cli(&["dag", "--format", "yaml"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let help = w.cli(&["--help"]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Print the DAG"));
 }

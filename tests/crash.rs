@@ -46,7 +46,7 @@ fn partitions_since(root: &Path, since: SystemTime) -> usize {
         })
         .flatten()
         .filter(|e| {
-            std::fs::metadata(e.path().join(hubaudit::io::partition::MANIFEST))
+            std::fs::metadata(e.path().join(catalog::MANIFEST))
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t >= since)
         })

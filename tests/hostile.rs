@@ -15,6 +15,7 @@ use std::process::Command;
 
 use chrono::{TimeZone, Utc};
 use hubaudit::catalog::{self, REPOSITORIES, TAGS};
+use hubaudit::dag::Stage;
 use hubaudit::io::{parquet as pq, partition};
 use hubaudit::names;
 use hubaudit::reliability::record;
@@ -864,11 +865,11 @@ fn the_scan_plan_refuses_bad_names_tags_and_digests_before_any_path_reference_or
         .map(|(n, t, d)| tag_row(n, t, d.clone()))
         .collect();
     let d = date(DATE);
-    partition::write_partition(&root, &REPOSITORIES, d, "hostile", |p| {
+    partition::write_partition(&root, Stage::ExtractHub, &REPOSITORIES, d, "hostile", |p| {
         pq::write_batch(p, &tables::repositories_batch(&repos)?)
     })
     .unwrap();
-    partition::write_partition(&root, &TAGS, d, "hostile", |p| {
+    partition::write_partition(&root, Stage::ExtractHub, &TAGS, d, "hostile", |p| {
         pq::write_batch(p, &tables::tags_batch(&tags)?)
     })
     .unwrap();

@@ -5,8 +5,7 @@
 
 use std::process::{Command, Stdio};
 
-use hubaudit::catalog::{self, REPOSITORIES};
-use hubaudit::io::partition::MANIFEST;
+use hubaudit::catalog::{self, MANIFEST, REPOSITORIES};
 use hubaudit::sample::replay::Knobs;
 
 use crate::util::{date, text, write_config, Workdir};

@@ -1,6 +1,7 @@
 //! Atomic partition writes: failures and kills leave no partial partition.
 
 use hubaudit::catalog::{self, REPOSITORIES};
+use hubaudit::dag::Stage;
 use hubaudit::error::Error;
 use hubaudit::io::partition::write_partition;
 use hubaudit::sample::replay::Knobs;
@@ -17,6 +18,7 @@ fn a_failing_write_keeps_the_previous_partition_and_leaves_no_temp_folder() {
     let before = std::fs::read(&file).unwrap();
     let err = write_partition(
         &w.datasets(),
+        Stage::ExtractHub,
         &REPOSITORIES,
         date("2021-08-24"),
         "test",
@@ -32,4 +34,34 @@ fn a_failing_write_keeps_the_previous_partition_and_leaves_no_temp_folder() {
         .unwrap()
         .count();
     assert_eq!(leftovers, 0);
+}
+
+#[test]
+fn a_stage_writing_a_dataset_it_does_not_list_as_an_output_is_refused_before_any_write() {
+    let w = Workdir::new();
+    let called = std::cell::Cell::new(false);
+    let err = write_partition(
+        &w.datasets(),
+        Stage::ExtractHub,
+        &catalog::IMAGES,
+        date("2021-08-24"),
+        "test",
+        |_| {
+            called.set(true);
+            Ok(0)
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Internal { .. }), "{err}");
+    assert_eq!(err.exit_code(), 5);
+    let text = err.to_string();
+    assert!(
+        text.contains("marts.images") && text.contains("stage extract-hub"),
+        "{text}"
+    );
+    assert!(!called.get(), "the data file was written");
+    assert!(
+        !w.datasets().exists(),
+        "something was written under the root"
+    );
 }

@@ -15,11 +15,9 @@ use std::path::{Path, PathBuf};
 use chrono::{NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::catalog::{self, Dataset};
+use crate::catalog::{self, Dataset, MANIFEST};
+use crate::dag::{self, Stage};
 use crate::error::{Error, Result};
-
-/// File name of a partition's manifest.
-pub const MANIFEST: &str = "_manifest.json";
 
 /// What a partition's manifest records.
 #[derive(Debug, Clone, Serialize)]
@@ -52,15 +50,22 @@ pub fn tool_versions() -> Vec<(String, String)> {
     vec![("hubaudit".into(), env!("CARGO_PKG_VERSION").into())]
 }
 
-/// Writes the partition of `ds` for `snapshot` atomically. `write` receives the path of the
-/// data file to create and returns the number of rows it wrote.
+/// Writes the partition of `ds` for `snapshot` atomically, for `stage`. `write` receives the
+/// path of the data file to create and returns the number of rows it wrote; `source` goes into
+/// the manifest.
+///
+/// `ds` must be among the outputs `dag::STAGES` lists for `stage`: any other is an internal
+/// error before anything is written (a stage writing another stage's dataset is a bug, and
+/// the DAG that `run` and the docs rely on would be wrong).
 pub fn write_partition(
     root: &Path,
+    stage: Stage,
     ds: &Dataset,
     snapshot: NaiveDate,
     source: &str,
     write: impl FnOnce(&Path) -> Result<u64>,
 ) -> Result<Manifest> {
+    dag::check_write(stage, ds)?;
     let area = catalog::staging_area(root);
     std::fs::create_dir_all(&area).map_err(|e| Error::io(&area, e))?;
     remove_abandoned(&area);

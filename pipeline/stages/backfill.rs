@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::catalog::{BACKFILL_RAW, REPOSITORIES, TAGS};
+use crate::dag::Stage;
 use crate::error::{Error, Result};
 use crate::io::git::Repo;
 use crate::io::{jsonl, parquet as pq, partition, progress};
@@ -179,13 +180,23 @@ pub fn run(opts: &Options) -> Result<Summary> {
             "removed_images": repos.iter().filter(|r| r.status.as_deref() == Some("removed-from-docs")).map(|r| r.name.clone()).collect::<Vec<_>>(),
         });
         let root = &opts.datasets;
-        partition::write_partition(root, &BACKFILL_RAW, date, "backfill", |p| {
-            jsonl::write_gz(p, [&raw])
-        })?;
-        partition::write_partition(root, &REPOSITORIES, date, "backfill", |p| {
-            pq::write_batch(p, &tables::repositories_batch(&repos)?)
-        })?;
-        partition::write_partition(root, &TAGS, date, "backfill", |p| {
+        partition::write_partition(
+            root,
+            Stage::Backfill,
+            &BACKFILL_RAW,
+            date,
+            "backfill",
+            |p| jsonl::write_gz(p, [&raw]),
+        )?;
+        partition::write_partition(
+            root,
+            Stage::Backfill,
+            &REPOSITORIES,
+            date,
+            "backfill",
+            |p| pq::write_batch(p, &tables::repositories_batch(&repos)?),
+        )?;
+        partition::write_partition(root, Stage::Backfill, &TAGS, date, "backfill", |p| {
             pq::write_batch(p, &tables::tags_batch(&tags)?)
         })?;
         summary.written.push(date);

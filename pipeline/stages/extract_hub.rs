@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 
 use crate::catalog::{self, HUB_RAW, REPOSITORIES, TAGS};
 use crate::config::HubConfig;
+use crate::dag::Stage;
 use crate::dates::parse_timestamp;
 use crate::error::{Error, Result};
 use crate::hub::{HubClient, RepoDetail, RepoItem, Tag};
@@ -156,22 +157,39 @@ pub fn run(opts: &Options) -> Result<Summary> {
     let source = crawl.source();
     let (repos, tags) = crawl.rows(&source, prev.as_ref());
     let root = &opts.datasets;
-    partition::write_partition(root, &HUB_RAW, opts.snapshot, &source, |path| {
-        jsonl::write_gz(
-            path,
-            &crawl
-                .responses
-                .iter()
-                .map(Fetched::raw_record)
-                .collect::<Vec<_>>(),
-        )
-    })?;
-    partition::write_partition(root, &REPOSITORIES, opts.snapshot, &source, |path| {
-        pq::write_batch(path, &tables::repositories_batch(&repos)?)
-    })?;
-    partition::write_partition(root, &TAGS, opts.snapshot, &source, |path| {
-        pq::write_batch(path, &tables::tags_batch(&tags)?)
-    })?;
+    partition::write_partition(
+        root,
+        Stage::ExtractHub,
+        &HUB_RAW,
+        opts.snapshot,
+        &source,
+        |path| {
+            jsonl::write_gz(
+                path,
+                &crawl
+                    .responses
+                    .iter()
+                    .map(Fetched::raw_record)
+                    .collect::<Vec<_>>(),
+            )
+        },
+    )?;
+    partition::write_partition(
+        root,
+        Stage::ExtractHub,
+        &REPOSITORIES,
+        opts.snapshot,
+        &source,
+        |path| pq::write_batch(path, &tables::repositories_batch(&repos)?),
+    )?;
+    partition::write_partition(
+        root,
+        Stage::ExtractHub,
+        &TAGS,
+        opts.snapshot,
+        &source,
+        |path| pq::write_batch(path, &tables::tags_batch(&tags)?),
+    )?;
     let stats = &crawl.stats;
     Ok(Summary {
         snapshot: Some(opts.snapshot),

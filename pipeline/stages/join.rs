@@ -21,6 +21,7 @@ use polars::prelude::*;
 use crate::catalog::{
     self, FINDINGS, FINDINGS_MART, IMAGES, PULLS_MART, PULL_COUNTS, REJECTS, REPOSITORIES, SCANS,
 };
+use crate::dag::Stage;
 use crate::downloads::PULL_CAP;
 use crate::error::{Error, Result};
 use crate::io::frame::{self, date_lit, opt_date_lit};
@@ -203,11 +204,11 @@ pub fn run(opts: &Options) -> Result<Summary> {
     };
 
     let images_schema = catalog::images_schema();
-    partition::write_partition(root, &IMAGES, d, "join", |p| {
+    partition::write_partition(root, Stage::Join, &IMAGES, d, "join", |p| {
         frame::write_frame(p, &images, &images_schema)
     })?;
     let mut findings_rows = 0;
-    partition::write_partition(root, &FINDINGS_MART, d, "join", |p| {
+    partition::write_partition(root, Stage::Join, &FINDINGS_MART, d, "join", |p| {
         let schema = catalog::findings_mart_schema();
         findings_rows = match &findings {
             Some((s, f)) => frame::sink(
@@ -220,10 +221,10 @@ pub fn run(opts: &Options) -> Result<Summary> {
         };
         Ok(findings_rows)
     })?;
-    partition::write_partition(root, &PULLS_MART, d, "join", |p| {
+    partition::write_partition(root, Stage::Join, &PULLS_MART, d, "join", |p| {
         frame::write_frame(p, &pulls, &catalog::pulls_mart_schema())
     })?;
-    partition::write_partition(root, &REJECTS, d, "join", |p| {
+    partition::write_partition(root, Stage::Join, &REJECTS, d, "join", |p| {
         frame::write_frame(p, &rejects, &catalog::rejects_schema())
     })?;
     let with_scan = images.height()

@@ -1,12 +1,11 @@
-//! The stages, in run order. A stage reads datasets through the catalog and writes its own;
-//! it never imports another stage.
+//! The stages. A stage reads datasets through the catalog and writes only its own (the ones
+//! `dag::STAGES` lists for it: `io::partition` refuses any other); it never imports another
+//! stage, and only `orchestrate` chains them.
 //!
-//! 1. `extract_hub`: Hub API → `1_raw/hub`, `2_staged/repositories`, `2_staged/tags`
-//! 2. `scan`: images → Trivy → `1_raw/scan`, `2_staged/scans`, `2_staged/findings`
-//! 3. `pull_counts`: light list snapshots → `2_staged/pull_counts`
-//! 4. `join`: staged → `3_marts/{images,findings,pulls,rejects}`
-//! 0. `backfill` (past dates): docker-library git history → staged catalog + marts
-//! 5. `report`: staged/marts → `4_report/DATE/`
+//! What each stage reads and writes, and the order `run` and `backfill` run them in, is the
+//! table in `dag` (`hubaudit dag` prints it): `extract_hub` (the Hub catalog), `scan` (Trivy),
+//! `pull_counts` (light pull-count snapshots), `join` (the marts), `report` (the published
+//! files) and, for past dates, `backfill` (docker-library git history).
 
 pub mod backfill;
 pub mod extract_hub;

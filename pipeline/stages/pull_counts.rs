@@ -12,6 +12,7 @@ use chrono::{NaiveDate, Utc};
 
 use crate::catalog::{PULL_COUNTS, PULL_COUNTS_RAW};
 use crate::config::HubConfig;
+use crate::dag::Stage;
 use crate::dates::parse_timestamp;
 use crate::error::{Error, Result};
 use crate::hub::HubClient;
@@ -111,14 +112,20 @@ pub fn run(opts: &Options) -> Result<Summary> {
     )?;
     partition::write_partition(
         &opts.datasets,
+        Stage::PullCounts,
         &PULL_COUNTS_RAW,
         opts.snapshot,
         &source,
         |p| jsonl::write_gz(p, &raw),
     )?;
-    partition::write_partition(&opts.datasets, &PULL_COUNTS, opts.snapshot, &source, |p| {
-        pq::write_batch(p, &batch)
-    })?;
+    partition::write_partition(
+        &opts.datasets,
+        Stage::PullCounts,
+        &PULL_COUNTS,
+        opts.snapshot,
+        &source,
+        |p| pq::write_batch(p, &batch),
+    )?;
     Ok(Summary {
         snapshot: Some(opts.snapshot),
         repositories: items.len(),

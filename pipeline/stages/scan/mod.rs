@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 
 use crate::catalog::{self, FINDINGS, REPOSITORIES, SCANS, SCAN_RAW};
+use crate::dag::Stage;
 use crate::error::{Error, Result};
 use crate::io::parquet as pq;
 use crate::io::registry::{Credentials, Registry, RegistryError};
@@ -818,14 +819,14 @@ fn write_outputs(
     findings: &[(ScanRow, Vec<Finding>)],
     (raw, lines): (Vec<u8>, u64),
 ) -> Result<()> {
-    partition::write_partition(root, &SCAN_RAW, snapshot, source, |path| {
+    partition::write_partition(root, Stage::Scan, &SCAN_RAW, snapshot, source, |path| {
         std::fs::write(path, &raw).map_err(|e| Error::io(path, e))?;
         Ok(lines)
     })?;
-    partition::write_partition(root, &SCANS, snapshot, source, |path| {
+    partition::write_partition(root, Stage::Scan, &SCANS, snapshot, source, |path| {
         pq::write_batch(path, &scans_batch(rows)?)
     })?;
-    partition::write_partition(root, &FINDINGS, snapshot, source, |path| {
+    partition::write_partition(root, Stage::Scan, &FINDINGS, snapshot, source, |path| {
         pq::write_batch(path, &findings_batch(findings)?)
     })?;
     Ok(())
