@@ -149,7 +149,8 @@ FROM read_parquet(${pulls_files})
 WHERE name IS NOT NULL AND captured_at IS NOT NULL
 GROUP BY ALL;
 
--- downloads::window(history, A, B, tolerance) for every name in the history
+-- downloads::window(history, A, B, tolerance) for every name with a capture on or before B
+-- (an image first counted after the window was not there to be downloaded)
 CREATE TEMP TABLE windows AS
 WITH ends AS (
     SELECT name,
@@ -173,7 +174,8 @@ SELECT name, sc AS start_capture, ec AS end_capture, sp AS start_pulls, ep AS en
        concat_ws(';', CASE WHEN approximate THEN 'approximate' END,
                  CASE WHEN missing THEN 'missing' WHEN capped THEN 'capped'
                       WHEN reset THEN 'reset' END) AS flags
-FROM judged;
+FROM judged
+WHERE ec IS NOT NULL;
 
 CREATE TEMP TABLE img AS
 SELECT name, source, pull_count, last_updated, deprecated, deprecated_since,
