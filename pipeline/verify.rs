@@ -112,7 +112,7 @@ fn check_partition(root: &Path, ds: &Dataset, dir: &Path) -> std::result::Result
 
 fn count_gzip_lines(path: &Path) -> std::result::Result<u64, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(file));
+    let reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(file));
     let mut n = 0;
     for line in reader.lines() {
         let line = line.map_err(|e| format!("{}: not gzip JSON lines ({e})", path.display()))?;

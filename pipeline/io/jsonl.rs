@@ -39,7 +39,7 @@ pub fn write_gz<'a>(
 pub fn read_gz(path: &Path) -> Result<Vec<serde_json::Value>> {
     use std::io::BufRead;
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(file));
+    let reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(file));
     let mut out = Vec::new();
     for line in reader.lines() {
         let line = line.map_err(|e| Error::io(path, e))?;
