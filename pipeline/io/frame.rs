@@ -299,5 +299,12 @@ mod tests {
         let got = pq::Columns::new(&b, "t").strings("name").unwrap();
         assert_eq!(got.len(), n);
         assert!(got.iter().zip(&names).all(|(a, b)| a.as_deref() == Some(b)));
+        // row groups of ROW_GROUP_ROWS, so that readers stream it
+        let file = std::fs::File::open(&path).unwrap();
+        let meta = parquet::file::reader::FileReader::metadata(
+            &parquet::file::reader::SerializedFileReader::new(file).unwrap(),
+        )
+        .clone();
+        assert_eq!(meta.num_row_groups(), n.div_ceil(pq::ROW_GROUP_ROWS));
     }
 }

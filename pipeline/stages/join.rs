@@ -189,10 +189,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
             format!("not in the repositories snapshot of {d}")
         })?);
     }
-    let pulls = frame::collect(
-        pulls_plan(repos, pull_counts, names.clone()),
-        &ctx(&REPOSITORIES, d),
-    )?;
+    let pulls = pulls_plan(repos, pull_counts, names.clone());
     let rejects = match rejects.len() {
         0 => empty_rejects(),
         _ => concat(
@@ -221,8 +218,16 @@ pub fn run(opts: &Options) -> Result<Summary> {
         };
         Ok(findings_rows)
     })?;
+    let mut pull_points = 0;
     partition::write_partition(root, Stage::Join, &PULLS_MART, d, "join", |p| {
-        frame::write_frame(p, &pulls, &catalog::pulls_mart_schema())
+        // a year of daily captures of thousands of images: streamed like the findings
+        pull_points = frame::sink(
+            p,
+            pulls,
+            &catalog::pulls_mart_schema(),
+            &catalog::dataset_dir(root, &PULL_COUNTS).display().to_string(),
+        )?;
+        Ok(pull_points)
     })?;
     partition::write_partition(root, Stage::Join, &REJECTS, d, "join", |p| {
         frame::write_frame(p, &rejects, &catalog::rejects_schema())
@@ -239,7 +244,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         scans_snapshot: inputs.scans,
         previous: inputs.previous,
         findings: findings_rows as usize,
-        pull_points: pulls.height(),
+        pull_points: pull_points as usize,
         rejects: rejects.height(),
     })
 }

@@ -274,23 +274,22 @@ pub fn windows(
             col("pull_count"),
             col("captured_at").dt().date().alias("day"),
         ])
-        .group_by([col("name"), day.clone()])
-        .agg([col("pull_count").max()])
-        .sort(["name", "day"], SortMultipleOptions::default())
-        .group_by_stable([col("name")])
+        // one pass per image, no sort: the latest capture day on or before each end, and the
+        // largest count read that day (several reads on one day: extract-hub and pull-counts)
+        .group_by([col("name")])
         .agg(
             [("start", a), ("end", b)]
                 .into_iter()
                 .flat_map(|(end, date)| {
-                    let on_or_before = day.clone().lt_eq(frame::date_lit(date));
+                    let latest = day
+                        .clone()
+                        .filter(day.clone().lt_eq(frame::date_lit(date)))
+                        .max();
                     [
-                        day.clone()
-                            .filter(on_or_before.clone())
-                            .last()
-                            .alias(format!("{end}_day")),
+                        latest.clone().alias(format!("{end}_day")),
                         col("pull_count")
-                            .filter(on_or_before)
-                            .last()
+                            .filter(day.clone().eq(latest))
+                            .max()
                             .alias(format!("{end}_pulls")),
                     ]
                 })
