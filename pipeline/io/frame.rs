@@ -21,6 +21,7 @@ use arrow_array::{
 use arrow_schema::{DataType as ArrowType, SchemaRef, TimeUnit as ArrowUnit};
 use chrono::NaiveDate;
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use crate::catalog::{self, Dataset};
 use crate::error::{Error, Result};
@@ -99,9 +100,10 @@ pub fn to_batch(df: &DataFrame, schema: &SchemaRef) -> Result<RecordBatch> {
         // no plan ran (nothing to join): an empty table of the schema
         return Ok(RecordBatch::new_empty(schema.clone()));
     }
-    let columns = schema
-        .fields()
-        .iter()
+    // a column per task: the conversion copies every value once
+    let fields: Vec<_> = schema.fields().iter().collect();
+    let columns = fields
+        .par_iter()
         .map(|f| {
             let err = |e: PolarsError| {
                 Error::internal(format!("column {:?} of a frame to write", f.name()), e)
@@ -170,33 +172,49 @@ pub fn write_frame(path: &Path, df: &DataFrame, schema: &SchemaRef) -> Result<u6
 /// Runs `lf` on polars' streaming engine and writes its rows to `path` with `schema` as the
 /// chunks arrive (in the plan's order), so the whole result is never held in memory. Returns
 /// the rows written; a failing plan is bad data of `input` (what the plan reads).
+///
+/// The chunks go to a writer thread through a short queue: polars reads, joins and gathers
+/// the next chunks while the writer converts and encodes the last ones, instead of waiting
+/// for each chunk to be written.
 pub fn sink(path: &Path, lf: LazyFrame, schema: &SchemaRef, input: &str) -> Result<u64> {
-    let writer = Arc::new(Mutex::new(pq::Writer::create(path, schema)?));
-    let failed: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
-    let (w, f, s) = (writer.clone(), failed.clone(), schema.clone());
-    let callback = PlanCallback::new(move |df: DataFrame| {
-        let result = to_batch(&df, &s)
-            .and_then(|b| w.lock().expect("the writer is only locked here").write(&b));
-        match result {
-            Ok(()) => Ok(false),
-            Err(e) => {
-                *f.lock().expect("only locked here") = Some(e);
-                Ok(true) // stop: no more chunks wanted
-            }
+    sink_map(path, lf, schema, input, Ok)
+}
+
+/// [`sink`], with `each` applied to every chunk in the writer thread before it is written
+/// (to drop rows and note what was dropped, say).
+pub fn sink_map(
+    path: &Path,
+    lf: LazyFrame,
+    schema: &SchemaRef,
+    input: &str,
+    mut each: impl FnMut(DataFrame) -> Result<DataFrame> + Send + 'static,
+) -> Result<u64> {
+    let mut writer = pq::Writer::create(path, schema)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<DataFrame>(2);
+    let s = schema.clone();
+    let written = std::thread::spawn(move || -> Result<u64> {
+        for df in rx {
+            writer.write(&to_batch(&each(df)?, &s)?)?;
         }
+        writer.close()
+    });
+    let sender = Arc::new(Mutex::new(Some(tx)));
+    let queue = sender.clone();
+    let callback = PlanCallback::new(move |df: DataFrame| {
+        // a closed queue means the writer failed: no more chunks wanted
+        let queue = queue.lock().expect("only locked here");
+        Ok(queue.as_ref().is_none_or(|tx| tx.send(df).is_err()))
     });
     let run = lf
         .sink_batches(callback, true, std::num::NonZeroUsize::new(64 * 1024))
         .and_then(|lf| lf.collect_with_engine(Engine::Streaming));
-    if let Some(e) = failed.lock().expect("only locked here").take() {
-        return Err(e);
-    }
+    // the plan is done: closing the queue lets the writer finish
+    sender.lock().expect("only locked here").take();
+    let rows = written
+        .join()
+        .map_err(|_| Error::internal(path.display().to_string(), "the writer thread panicked"))?;
     run.map_err(|e| Error::data(input, e))?;
-    let writer = Arc::into_inner(writer)
-        .expect("the plan has finished, so the callback is gone")
-        .into_inner()
-        .expect("not poisoned");
-    writer.close()
+    rows
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 use polars::prelude::*;
@@ -133,34 +134,6 @@ pub fn run(opts: &Options) -> Result<Summary> {
         .scans
         .map(|s| frame::scan(root, &FINDINGS, s).map(|f| (s, f)))
         .transpose()?;
-    if let Some((s, f)) = &findings {
-        let unknown = frame::collect(
-            unknown_names(f.clone().select([col("name")]), names.clone())
-                .group_by([col("name")])
-                .agg([len().alias("n")])
-                .sort(["name"], SortMultipleOptions::default()),
-            &ctx(&FINDINGS, *s),
-        )?;
-        let counts = unknown
-            .column("n")
-            .map_err(|e| Error::internal("join", e))?;
-        let counts: Vec<u64> = counts
-            .cast(&DataType::UInt64)
-            .map_err(|e| Error::internal("join", e))?
-            .u64()
-            .map_err(|e| Error::internal("join", e))?
-            .into_no_null_iter()
-            .collect();
-        let mut k = 0;
-        rejects.push(reject_rows(&unknown, "findings", |_| {
-            k += 1;
-            format!(
-                "{} finding(s) of an image not in the repositories snapshot of {d}",
-                counts[k - 1]
-            )
-        })?);
-    }
-
     let pull_dates: Vec<NaiveDate> = catalog::snapshots(root, &PULL_COUNTS)?
         .into_iter()
         .filter(|p| *p <= d && inputs.previous_images.is_none_or(|prev| *p > prev))
@@ -178,6 +151,41 @@ pub fn run(opts: &Options) -> Result<Summary> {
                 .select([col("name"), col("pull_count"), col("captured_at")]),
         )
     };
+    let pulls = pulls_plan(repos, pull_counts.clone(), names.clone());
+    let images_schema = catalog::images_schema();
+    partition::write_partition(root, Stage::Join, &IMAGES, d, "join", |p| {
+        frame::write_frame(p, &images, &images_schema)
+    })?;
+    let mut findings_rows = 0;
+    // findings of images outside the catalog, by name: counted while the mart streams
+    let outside = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
+    partition::write_partition(root, Stage::Join, &FINDINGS_MART, d, "join", |p| {
+        let schema = catalog::findings_mart_schema();
+        let counts = outside.clone();
+        findings_rows = match &findings {
+            Some((s, f)) => frame::sink_map(
+                p,
+                findings_plan(f.clone(), images.clone().lazy(), *s),
+                &schema,
+                &ctx(&FINDINGS, *s),
+                move |df| catalogued_only(df, &counts),
+            )?,
+            None => frame::write_frame(p, &DataFrame::empty(), &schema)?,
+        };
+        Ok(findings_rows)
+    })?;
+    let outside = std::mem::take(&mut *outside.lock().expect("the writer has finished"));
+    if !outside.is_empty() {
+        let names: Vec<&str> = outside.keys().map(String::as_str).collect();
+        let unknown = df!("name" => names).map_err(|e| Error::internal("join rejects", e))?;
+        let mut counts = outside.values();
+        rejects.push(reject_rows(&unknown, "findings", |_| {
+            format!(
+                "{} finding(s) of an image not in the repositories snapshot of {d}",
+                counts.next().expect("one count per name")
+            )
+        })?);
+    }
     if let Some(pc) = &pull_counts {
         let unknown = frame::collect(
             unknown_names(pc.clone().select([col("name")]), names.clone()),
@@ -189,7 +197,6 @@ pub fn run(opts: &Options) -> Result<Summary> {
             format!("not in the repositories snapshot of {d}")
         })?);
     }
-    let pulls = pulls_plan(repos, pull_counts, names.clone());
     let rejects = match rejects.len() {
         0 => empty_rejects(),
         _ => concat(
@@ -200,24 +207,6 @@ pub fn run(opts: &Options) -> Result<Summary> {
         .map_err(|e| Error::internal("join rejects", e))?,
     };
 
-    let images_schema = catalog::images_schema();
-    partition::write_partition(root, Stage::Join, &IMAGES, d, "join", |p| {
-        frame::write_frame(p, &images, &images_schema)
-    })?;
-    let mut findings_rows = 0;
-    partition::write_partition(root, Stage::Join, &FINDINGS_MART, d, "join", |p| {
-        let schema = catalog::findings_mart_schema();
-        findings_rows = match &findings {
-            Some((s, f)) => frame::sink(
-                p,
-                findings_plan(f.clone(), images.clone().lazy(), *s),
-                &schema,
-                &ctx(&FINDINGS, *s),
-            )?,
-            None => frame::write_frame(p, &DataFrame::empty(), &schema)?,
-        };
-        Ok(findings_rows)
-    })?;
     let mut pull_points = 0;
     partition::write_partition(root, Stage::Join, &PULLS_MART, d, "join", |p| {
         // a year of daily captures of thousands of images: streamed like the findings
@@ -225,7 +214,9 @@ pub fn run(opts: &Options) -> Result<Summary> {
             p,
             pulls,
             &catalog::pulls_mart_schema(),
-            &catalog::dataset_dir(root, &PULL_COUNTS).display().to_string(),
+            &catalog::dataset_dir(root, &PULL_COUNTS)
+                .display()
+                .to_string(),
         )?;
         Ok(pull_points)
     })?;
@@ -512,8 +503,9 @@ fn repos_none(columns: &[&str]) -> LazyFrame {
         .lazy()
 }
 
-/// The findings mart: the staged findings of the scans snapshot `s` whose image is in the
-/// catalog (`images`), in their order, with the image's deprecation, OS and EOL.
+/// The findings mart: the staged findings of the scans snapshot `s`, in their order, with
+/// their image's deprecation, OS and EOL from the catalog (`images`); a finding of an image
+/// outside the catalog has a null `deprecated` ([`catalogued_only`] drops it).
 pub fn findings_plan(findings: LazyFrame, images: LazyFrame, s: NaiveDate) -> LazyFrame {
     let attrs = images.select([
         col("name"),
@@ -525,7 +517,7 @@ pub fn findings_plan(findings: LazyFrame, images: LazyFrame, s: NaiveDate) -> La
     findings
         .join_builder()
         .with(attrs.unique_stable(Some(cols(["name"])), UniqueKeepStrategy::Last))
-        .how(JoinType::Inner)
+        .how(JoinType::Left)
         .on([col("name")])
         .maintain_order(MaintainOrderJoin::Left)
         .finish()
@@ -536,6 +528,31 @@ pub fn findings_plan(findings: LazyFrame, images: LazyFrame, s: NaiveDate) -> La
             col("__eol").alias("eol_at_snapshot"),
             date_lit(s).alias("scans_snapshot"),
         ])
+}
+
+/// The rows of a findings-mart chunk whose image is in the catalog; the others are counted
+/// by name in `outside` (they become rejects). A chunk of catalogued images only (every chunk,
+/// in a consistent snapshot) passes untouched.
+fn catalogued_only(df: DataFrame, outside: &Mutex<BTreeMap<String, u64>>) -> Result<DataFrame> {
+    let err = |e: PolarsError| Error::internal("join findings", e);
+    let known = df.column("deprecated").map_err(err)?.is_not_null();
+    if known.all() {
+        return Ok(df);
+    }
+    let unknown = df.filter(&!&known).map_err(err)?;
+    let mut outside = outside.lock().expect("only the writer thread locks it");
+    for name in unknown
+        .column("name")
+        .map_err(err)?
+        .str()
+        .map_err(err)?
+        .iter()
+    {
+        *outside
+            .entry(name.unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    df.filter(&known).map_err(err)
 }
 
 /// The pulls mart: every pull count read for the catalogued images, from extract-hub
@@ -715,6 +732,43 @@ mod tests {
                 Some(date("2021-08-24")),
                 None
             ]
+        );
+    }
+
+    #[test]
+    fn findings_of_images_outside_the_catalog_are_counted_not_written() {
+        let findings = df!(
+            "name" => ["a", "ghost", "a", "ghost", "b"],
+            "vulnerability_id" => ["V1", "V2", "V3", "V4", "V5"],
+        )
+        .unwrap()
+        .lazy();
+        let images = df!(
+            "name" => ["a", "b"],
+            "deprecated" => [false, true],
+            "os_family" => ["debian", "alpine"],
+            "os_name" => ["10", "3.14"],
+            "eol_at_snapshot" => [Some(false), None],
+        )
+        .unwrap()
+        .lazy();
+        let chunk = findings_plan(findings, images, date("2021-08-24"))
+            .collect()
+            .unwrap();
+        let outside = Mutex::new(BTreeMap::new());
+        let kept = catalogued_only(chunk, &outside).unwrap();
+        let ids: Vec<&str> = kept
+            .column("vulnerability_id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap())
+            .collect();
+        assert_eq!(ids, ["V1", "V3", "V5"], "catalogued rows, in their order");
+        assert_eq!(
+            outside.into_inner().unwrap(),
+            BTreeMap::from([("ghost".to_string(), 2)])
         );
     }
 }
