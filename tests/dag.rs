@@ -389,7 +389,11 @@ fn drift_is_named_by_stage_and_dataset() {
         ),
         // the stage table forgets an input of join
         (
-            edit(&readme, ", every `pull_counts` capture since the previous join;", ";"),
+            edit(
+                &readme,
+                ", every `pull_counts` capture since the previous join;",
+                ";",
+            ),
             lib.clone(),
             "README stage table, row join: pipeline/dag.rs says join reads 2_staged/pull_counts",
         ),
