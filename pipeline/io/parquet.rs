@@ -13,7 +13,7 @@ use arrow_array::{
 use arrow_schema::SchemaRef;
 use chrono::{DateTime, Utc};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -36,17 +36,18 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 /// The one Parquet writer (zstd level 3, hubaudit as `created_by`), fed batch by batch.
 ///
-/// Rows are gathered into row groups of [`ROW_GROUP_ROWS`]; each row group's columns are
-/// encoded and compressed in parallel (one task per column, rayon), then appended in schema
-/// order. The bytes are those `ArrowWriter` writes serially: the same column writers, the
+/// Rows go into row groups of [`ROW_GROUP_ROWS`]. Every batch is encoded as it comes, a
+/// column per task (rayon), into the open row group's column writers; a full row group is
+/// closed (its chunks appended in schema order) and the next one opened. The bytes are those
+/// `ArrowWriter` writes serially when fed the same batches: the same column writers, the
 /// same properties, the same embedded Arrow schema.
 pub struct Writer {
     path: std::path::PathBuf,
     schema: SchemaRef,
     file: SerializedFileWriter<File>,
     factory: ArrowRowGroupWriterFactory,
-    pending: Vec<RecordBatch>,
-    pending_rows: usize,
+    /// The open row group's column writers (one per leaf column) and its rows so far.
+    open: Option<(Vec<ArrowColumnWriter>, usize)>,
     row_groups: usize,
     rows: u64,
 }
@@ -70,8 +71,7 @@ impl Writer {
             schema: schema.clone(),
             file,
             factory,
-            pending: Vec::new(),
-            pending_rows: 0,
+            open: None,
             row_groups: 0,
             rows: 0,
         })
@@ -81,40 +81,54 @@ impl Writer {
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         let mut offset = 0;
         while offset < batch.num_rows() {
-            let take = (ROW_GROUP_ROWS - self.pending_rows).min(batch.num_rows() - offset);
-            self.pending.push(batch.slice(offset, take));
-            self.pending_rows += take;
+            let (writers, rows) = match self.open.take() {
+                Some(open) => open,
+                None => (
+                    self.factory
+                        .create_column_writers(self.row_groups)
+                        .map_err(|e| write_error(&self.path, e))?,
+                    0,
+                ),
+            };
+            let take = (ROW_GROUP_ROWS - rows).min(batch.num_rows() - offset);
+            let writers = self.encode(writers, &batch.slice(offset, take))?;
             offset += take;
-            if self.pending_rows == ROW_GROUP_ROWS {
-                self.flush_row_group()?;
+            self.open = Some((writers, rows + take));
+            if rows + take == ROW_GROUP_ROWS {
+                self.close_row_group()?;
             }
         }
         self.rows += batch.num_rows() as u64;
         Ok(())
     }
 
-    /// Encodes the gathered rows as one row group, a column per task.
-    fn flush_row_group(&mut self) -> Result<()> {
-        let ctx = || self.path.display().to_string();
-        let group = arrow_select::concat::concat_batches(&self.schema, &self.pending)
-            .map_err(|e| Error::internal(ctx(), e))?;
-        self.pending.clear();
-        self.pending_rows = 0;
-        let writers = self
-            .factory
-            .create_column_writers(self.row_groups)
-            .map_err(|e| write_error(&self.path, e))?;
+    /// Encodes `batch` into the open row group, a column per task.
+    fn encode(
+        &self,
+        writers: Vec<ArrowColumnWriter>,
+        batch: &RecordBatch,
+    ) -> Result<Vec<ArrowColumnWriter>> {
         let mut leaves = Vec::with_capacity(writers.len());
-        for (field, column) in self.schema.fields().iter().zip(group.columns()) {
+        for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
             leaves.extend(compute_leaves(field, column).map_err(|e| write_error(&self.path, e))?);
         }
-        let chunks = writers
+        writers
             .into_par_iter()
             .zip(leaves.into_par_iter())
-            .map(|(mut w, leaf)| {
-                w.write(&leaf)?;
-                w.close()
-            })
+            .map(|(mut w, leaf)| w.write(&leaf).map(|()| w))
+            .collect::<parquet::errors::Result<Vec<_>>>()
+            .map_err(|e| write_error(&self.path, e))
+    }
+
+    /// Closes the open row group: its column chunks finish in parallel and are appended in
+    /// schema order.
+    fn close_row_group(&mut self) -> Result<()> {
+        let Some((writers, _)) = self.open.take() else {
+            return Ok(());
+        };
+        let chunks = writers
+            .into_par_iter()
+            .map(|w| w.close())
             .collect::<parquet::errors::Result<Vec<_>>>()
             .map_err(|e| write_error(&self.path, e))?;
         let mut rg = self
@@ -133,9 +147,7 @@ impl Writer {
 
     /// Finishes the file; returns the rows written.
     pub fn close(mut self) -> Result<u64> {
-        if self.pending_rows > 0 {
-            self.flush_row_group()?;
-        }
+        self.close_row_group()?;
         self.file.close().map_err(|e| write_error(&self.path, e))?;
         Ok(self.rows)
     }
@@ -477,10 +489,12 @@ mod tests {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let ours = dir.path().join("ours.parquet");
-        // fed in uneven pieces, as a streaming plan hands them over
+        // fed in uneven pieces, as a streaming plan hands them over, and the serial writer
+        // the same pieces
+        let pieces = [1000, 70_000, 200_000, n];
         let mut w = Writer::create(&ours, &batch.schema()).unwrap();
         let mut at = 0;
-        for piece in [1000, 70_000, 200_000, n] {
+        for piece in pieces {
             let take = piece.min(n - at);
             w.write(&batch.slice(at, take)).unwrap();
             at += take;
@@ -495,7 +509,12 @@ mod tests {
         let mut a =
             ArrowWriter::try_new(File::create(&serial).unwrap(), batch.schema(), Some(props))
                 .unwrap();
-        a.write(&batch).unwrap();
+        let mut at = 0;
+        for piece in pieces {
+            let take = piece.min(n - at);
+            a.write(&batch.slice(at, take)).unwrap();
+            at += take;
+        }
         a.close().unwrap();
         assert!(std::fs::read(&ours).unwrap() == std::fs::read(&serial).unwrap());
     }
