@@ -324,3 +324,111 @@ pub fn windows(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dag::Stage;
+    use crate::io::parquet as pq;
+    use chrono::TimeZone;
+
+    /// The reference: every capture of a name by day (several reads on one day: the larger
+    /// count, a missing count below any), then `downloads::window` over the whole history.
+    fn reference(
+        rows: &[(String, Option<i64>, DateTime<Utc>)],
+        (a, b): (NaiveDate, NaiveDate),
+        tolerance: i64,
+    ) -> BTreeMap<String, Window> {
+        let mut h: BTreeMap<String, BTreeMap<NaiveDate, Option<i64>>> = BTreeMap::new();
+        for (name, count, at) in rows {
+            let slot = h
+                .entry(name.clone())
+                .or_default()
+                .entry(at.date_naive())
+                .or_insert(*count);
+            if *count > *slot {
+                *slot = *count;
+            }
+        }
+        h.into_iter()
+            .filter(|(_, days)| days.range(..=b).next().is_some())
+            .map(|(name, days)| (name, downloads::window(&days, a, b, tolerance)))
+            .collect()
+    }
+
+    #[test]
+    fn window_downloads_from_one_plan_equal_the_capture_by_capture_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let day0 = NaiveDate::from_ymd_opt(2021, 7, 20).unwrap();
+        let mut all = Vec::new();
+        // three pulls-mart partitions, each with the captures since the one before
+        for (k, snapshot) in ["2021-07-31", "2021-08-12", "2021-08-30"]
+            .iter()
+            .enumerate()
+        {
+            let snapshot: NaiveDate = snapshot.parse().unwrap();
+            let mut rows = Vec::new();
+            for n in 0..60 {
+                for _ in 0..rng.usize(0..6) {
+                    let day = day0 + chrono::Duration::days((k * 12 + rng.usize(0..12)) as i64);
+                    let at = Utc.from_utc_datetime(&day.and_hms_opt(rng.u32(0..24), 0, 0).unwrap());
+                    let count = match rng.u8(0..20) {
+                        0 => None,
+                        1 => Some(downloads::PULL_CAP),
+                        2 => Some(5), // a reset, most of the time
+                        _ => Some(1_000 + (day - day0).num_days() * 100 + rng.i64(0..50)),
+                    };
+                    rows.push((format!("img-{n:02}"), count, at));
+                }
+            }
+            let batch = pq::named(
+                catalog::pulls_mart_schema(),
+                vec![
+                    ("name", pq::strings(rows.iter().map(|r| Some(r.0.as_str())))),
+                    ("pull_count", pq::ints(rows.iter().map(|r| r.1))),
+                    (
+                        "captured_at",
+                        pq::timestamps(rows.iter().map(|r| Some(r.2))),
+                    ),
+                    (
+                        "read_from",
+                        pq::strings(rows.iter().map(|_| Some("pull-counts"))),
+                    ),
+                ],
+            )
+            .unwrap();
+            crate::io::partition::write_partition(
+                root,
+                Stage::Join,
+                &PULLS_MART,
+                snapshot,
+                "test",
+                |p| pq::write_batch(p, &batch),
+            )
+            .unwrap();
+            all.extend(rows);
+        }
+        let until = NaiveDate::from_ymd_opt(2021, 8, 30).unwrap();
+        let mut compared = 0;
+        for (a, b) in [
+            ("2021-07-22", "2021-08-03"),
+            ("2021-07-29", "2021-08-10"),
+            ("2021-08-01", "2021-08-02"),
+            ("2021-07-01", "2021-07-10"),
+        ] {
+            let w = (a.parse().unwrap(), b.parse().unwrap());
+            for tolerance in [0, 2] {
+                let got = windows(root, w, tolerance, until).unwrap();
+                assert_eq!(
+                    got,
+                    reference(&all, w, tolerance),
+                    "window {w:?}, tolerance {tolerance}"
+                );
+                compared += got.len();
+            }
+        }
+        assert!(compared > 300, "the windows compared {compared} images");
+    }
+}
