@@ -123,6 +123,17 @@ EMPTY = {
 }
 
 
+def run_section(name: str, values: dict, threads) -> tuple:
+    """Runs one section of bench/marts.sql with its placeholders filled; its last row."""
+    sql = string.Template(sections()[name]).substitute(values)
+    con = duckdb.connect()
+    if threads:
+        con.execute(f"SET threads = {threads}")
+    row = con.execute(sql).fetchone()
+    con.close()
+    return row
+
+
 def join(args, integ: Integrity) -> dict:
     root, out = Path(args.datasets), Path(args.out or args.datasets)
     d = dt.date.fromisoformat(args.snapshot)
@@ -162,12 +173,7 @@ def join(args, integ: Integrity) -> dict:
         "has_scans": "true" if scans else "false",
         "prev_date": f"DATE '{prev}'" if prev else "NULL::DATE",
     })
-    sql = string.Template(sections()["join"]).substitute(v)
-    con = duckdb.connect()
-    if args.threads:
-        con.execute(f"SET threads = {args.threads}")
-    images, with_scan = con.execute(sql).fetchone()
-    con.close()
+    images, with_scan = run_section("join", v, args.threads)
     t0 = time.perf_counter()
     for m in marts:
         publish_partition(tmp / m, part(out, "3_marts", m, d), f"marts.{m}", d, integ.on)
@@ -223,12 +229,7 @@ def report(args, integ: Integrity) -> dict:
         "tolerance": str(args.tolerance), "threshold": str(args.threshold),
         "out_dir": str(tmp),
     }
-    sql = string.Template(sections()["report"]).substitute(v)
-    con = duckdb.connect()
-    if args.threads:
-        con.execute(f"SET threads = {args.threads}")
-    images, windows = con.execute(sql).fetchone()
-    con.close()
+    images, windows = run_section("report", v, args.threads)
     t0 = time.perf_counter()
     if integ.on:
         for p in tmp.iterdir():

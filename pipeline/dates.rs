@@ -18,6 +18,20 @@ pub fn today_utc() -> NaiveDate {
     Utc::now().date_naive()
 }
 
+/// Days since 1970-01-01 (Arrow's Date32, polars' physical Date).
+pub fn epoch_days(d: NaiveDate) -> i32 {
+    (d - epoch()).num_days() as i32
+}
+
+/// The date `days` after 1970-01-01.
+pub fn from_epoch_days(days: i32) -> NaiveDate {
+    epoch() + chrono::Duration::days(days as i64)
+}
+
+fn epoch() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
+}
+
 /// Parses an RFC 3339 / ISO-8601 timestamp as the Hub writes it; `None` when empty or invalid.
 pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text.trim())

@@ -187,7 +187,7 @@ fn split_blocks(text: &str) -> Result<Vec<RawBlock>, String> {
 }
 
 /// Keys known to the parser, by canonical name.
-const KEYS: [&str; 10] = [
+pub const KEYS: [&str; 10] = [
     "Tags",
     "SharedTags",
     "Architectures",

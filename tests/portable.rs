@@ -39,6 +39,30 @@ fn run(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
+/// `sample run --datasets DS` from `cwd`.
+fn sample_run(bin: &Path, cwd: &Path, ds: &Path) -> Output {
+    run(
+        bin,
+        cwd,
+        &["sample", "run", "--datasets", ds.to_str().unwrap()],
+        &[],
+    )
+}
+
+/// The report of 2021-08-24 with the study's window, from `cwd`.
+fn study_report(bin: &Path, cwd: &Path, ds: &Path) -> Output {
+    let args = [
+        "report",
+        "--date",
+        "2021-08-24",
+        "--window",
+        "2021-07-29..2021-08-10",
+    ];
+    let mut args = args.to_vec();
+    args.extend(["--datasets", ds.to_str().unwrap()]);
+    run(bin, cwd, &args, &[])
+}
+
 #[test]
 fn an_installed_binary_runs_the_sample_world_anywhere_and_two_runs_agree() {
     let t = tempfile::tempdir().unwrap();
@@ -50,32 +74,14 @@ fn an_installed_binary_runs_the_sample_world_anywhere_and_two_runs_agree() {
     let (ds_a, ds_b) = (t.path().join("a/datasets"), t.path().join("b/datasets"));
 
     // the whole sample world from a folder with no checkout, no config, no reference folder
-    let out = run(
-        &bin,
-        &cwd_a,
-        &["sample", "run", "--datasets", ds_a.to_str().unwrap()],
-        &[],
-    );
+    let out = sample_run(&bin, &cwd_a, &ds_a);
     assert!(out.status.success(), "{}", text(&out));
     assert!(ds_a.join("4_report/2021-08-24/index.html").exists());
     assert!(
         std::fs::read_dir(&cwd_a).unwrap().next().is_none(),
         "nothing is written into the working folder"
     );
-    let report = run(
-        &bin,
-        &cwd_a,
-        &[
-            "report",
-            "--date",
-            "2021-08-24",
-            "--window",
-            "2021-07-29..2021-08-10",
-            "--datasets",
-            ds_a.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let report = study_report(&bin, &cwd_a, &ds_a);
     assert!(report.status.success(), "{}", text(&report));
     let verify = run(
         &bin,
@@ -125,27 +131,9 @@ fn an_installed_binary_runs_the_sample_world_anywhere_and_two_runs_agree() {
     );
 
     // a second run into another fresh folder, from another working folder
-    let out = run(
-        &bin,
-        &cwd_b,
-        &["sample", "run", "--datasets", ds_b.to_str().unwrap()],
-        &[],
-    );
+    let out = sample_run(&bin, &cwd_b, &ds_b);
     assert!(out.status.success(), "{}", text(&out));
-    let run_b = run(
-        &bin,
-        &cwd_b,
-        &[
-            "report",
-            "--date",
-            "2021-08-24",
-            "--window",
-            "2021-07-29..2021-08-10",
-            "--datasets",
-            ds_b.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let run_b = study_report(&bin, &cwd_b, &ds_b);
     assert!(run_b.status.success());
 
     let (ra, rb) = (files(&ds_a.join("4_report")), files(&ds_b.join("4_report")));

@@ -1875,17 +1875,9 @@ fn check_library_file(input: &[u8]) -> Result<Verdict, String> {
 /// per-architecture, unknown) with odd values, sometimes a continuation, a comment or a bad
 /// line; blank separators, LF or CRLF, maybe a byte order mark.
 fn library_text() -> impl Strategy<Value = String> {
-    let keys = vec![
-        "Tags",
-        "SharedTags",
-        "Architectures",
-        "GitRepo",
-        "GitFetch",
-        "GitCommit",
-        "Directory",
-        "File",
-        "Constraints",
-        "Maintainers",
+    // every key the parser knows, then case and per-architecture variants and unknown ones
+    let mut keys = hubaudit::library_file::KEYS.to_vec();
+    keys.extend([
         "GITCOMMIT",
         "arm64v8-GitCommit",
         "ARM64V8-directory",
@@ -1893,7 +1885,7 @@ fn library_text() -> impl Strategy<Value = String> {
         "windows-amd64-File",
         "Builder",
         "arm64v8-Builder",
-    ];
+    ]);
     let value = prop_oneof![
         4 => select(vec![
             "a, b", "latest", ",", " , ,", "3.9, 3, latest", "a b", "",

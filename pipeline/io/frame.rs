@@ -27,20 +27,9 @@ use crate::catalog::{self, Dataset};
 use crate::error::{Error, Result};
 use crate::io::parquet as pq;
 
-/// Days since 1970-01-01 of a date (polars' physical Date).
-pub fn epoch_days(d: NaiveDate) -> i32 {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-    (d - epoch).num_days() as i32
-}
-
-/// The date `days` after 1970-01-01.
-pub fn from_epoch_days(days: i32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date") + chrono::Duration::days(days as i64)
-}
-
 /// A Date literal.
 pub fn date_lit(d: NaiveDate) -> Expr {
-    lit(epoch_days(d)).cast(DataType::Date)
+    lit(crate::dates::epoch_days(d)).cast(DataType::Date)
 }
 
 /// A Date literal that may be null.
@@ -85,6 +74,33 @@ pub fn scan_history(
     let all = concat(parts, UnionArgs::default())
         .map_err(|e| Error::data(catalog::dataset_dir(root, ds).display().to_string(), e))?;
     Ok(Some(all))
+}
+
+/// An empty frame with the columns of `schema` (a dataset with no partition to read: its
+/// plans then run as they would over a partition without rows).
+pub fn empty(schema: &SchemaRef) -> LazyFrame {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| Column::new_empty(f.name().as_str().into(), &polars_type(f.data_type())))
+        .collect();
+    DataFrame::new_infer_height(columns)
+        .expect("empty columns of distinct names")
+        .lazy()
+}
+
+/// The polars type a catalog column reads as.
+fn polars_type(t: &ArrowType) -> DataType {
+    match t {
+        ArrowType::Int64 => DataType::Int64,
+        ArrowType::Boolean => DataType::Boolean,
+        ArrowType::Date32 => DataType::Date,
+        ArrowType::Timestamp(_, _) => {
+            DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+        }
+        ArrowType::List(_) => DataType::List(Box::new(DataType::String)),
+        _ => DataType::String,
+    }
 }
 
 /// Collects a plan; errors name `context` (the dataset or file read).

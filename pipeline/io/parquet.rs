@@ -269,10 +269,9 @@ pub fn opt_bools(values: impl Iterator<Item = Option<bool>>) -> ArrayRef {
 
 /// A Date32 column.
 pub fn dates(values: impl Iterator<Item = Option<chrono::NaiveDate>>) -> ArrayRef {
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
     Arc::new(
         values
-            .map(|v| v.map(|d| (d - epoch).num_days() as i32))
+            .map(|v| v.map(crate::dates::epoch_days))
             .collect::<arrow_array::Date32Array>(),
     )
 }
@@ -359,11 +358,10 @@ impl<'a> Columns<'a> {
     /// Dates.
     pub fn dates(&self, name: &str) -> Result<Vec<Option<chrono::NaiveDate>>> {
         let a: &arrow_array::Date32Array = self.get(name)?;
-        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
         Ok((0..a.len())
             .map(|i| {
                 a.is_valid(i)
-                    .then(|| epoch + chrono::Duration::days(a.value(i) as i64))
+                    .then(|| crate::dates::from_epoch_days(a.value(i)))
             })
             .collect())
     }

@@ -116,18 +116,20 @@ pub fn run(opts: &Options) -> Result<Summary> {
             unknown_names(scans.select([col("name")]), names.clone()),
             &ctx(&SCANS, s),
         )?;
-        rejects.push(reject_rows(&unknown, "scans", |_| {
-            format!("scanned on {s} but not in the repositories snapshot of {d}")
-        })?);
+        for name in name_list(&unknown)? {
+            let why = format!("scanned on {s} but not in the repositories snapshot of {d}");
+            rejects.push(("scans", name, why));
+        }
         let unscanned = images
             .clone()
             .lazy()
             .filter(col("scans_snapshot").is_null())
             .select([col("name")]);
         let unscanned = frame::collect(unscanned, &ctx(&REPOSITORIES, d))?;
-        rejects.push(reject_rows(&unscanned, "repositories", |_| {
-            format!("no scan of this image in the scans of {s}; it stays in the images mart without scan columns")
-        })?);
+        for name in name_list(&unscanned)? {
+            let why = format!("no scan of this image in the scans of {s}; it stays in the images mart without scan columns");
+            rejects.push(("repositories", name, why));
+        }
     }
 
     let findings = inputs
@@ -175,16 +177,9 @@ pub fn run(opts: &Options) -> Result<Summary> {
         Ok(findings_rows)
     })?;
     let outside = std::mem::take(&mut *outside.lock().expect("the writer has finished"));
-    if !outside.is_empty() {
-        let names: Vec<&str> = outside.keys().map(String::as_str).collect();
-        let unknown = df!("name" => names).map_err(|e| Error::internal("join rejects", e))?;
-        let mut counts = outside.values();
-        rejects.push(reject_rows(&unknown, "findings", |_| {
-            format!(
-                "{} finding(s) of an image not in the repositories snapshot of {d}",
-                counts.next().expect("one count per name")
-            )
-        })?);
+    for (name, n) in outside {
+        let why = format!("{n} finding(s) of an image not in the repositories snapshot of {d}");
+        rejects.push(("findings", name, why));
     }
     if let Some(pc) = &pull_counts {
         let unknown = frame::collect(
@@ -193,19 +188,12 @@ pub fn run(opts: &Options) -> Result<Summary> {
                 .display()
                 .to_string(),
         )?;
-        rejects.push(reject_rows(&unknown, "pull_counts", |_| {
-            format!("not in the repositories snapshot of {d}")
-        })?);
+        for name in name_list(&unknown)? {
+            let why = format!("not in the repositories snapshot of {d}");
+            rejects.push(("pull_counts", name, why));
+        }
     }
-    let rejects = match rejects.len() {
-        0 => empty_rejects(),
-        _ => concat(
-            rejects.into_iter().map(|r| r.lazy()).collect::<Vec<_>>(),
-            UnionArgs::default(),
-        )
-        .and_then(|lf| lf.collect())
-        .map_err(|e| Error::internal("join rejects", e))?,
-    };
+    let rejects = rejects_frame(&rejects)?;
 
     let mut pull_points = 0;
     partition::write_partition(root, Stage::Join, &PULLS_MART, d, "join", |p| {
@@ -243,7 +231,10 @@ pub fn run(opts: &Options) -> Result<Summary> {
 /// The reference deprecation dates as a frame: `name`, `__ref_since`.
 pub fn deprecations_frame(since: &BTreeMap<String, NaiveDate>) -> LazyFrame {
     let names: Vec<&str> = since.keys().map(String::as_str).collect();
-    let days: Vec<i32> = since.values().map(|d| frame::epoch_days(*d)).collect();
+    let days: Vec<i32> = since
+        .values()
+        .map(|d| crate::dates::epoch_days(*d))
+        .collect();
     df!("name" => names, "__ref_since" => days)
         .expect("two columns of equal length")
         .lazy()
@@ -268,38 +259,26 @@ fn unknown_names(names: LazyFrame, known: LazyFrame) -> LazyFrame {
         .select([col("name")])
 }
 
-/// Rejects of `table` for the names of `df`, each with the reason `why` gives.
-fn reject_rows(
-    df: &DataFrame,
-    table: &str,
-    mut why: impl FnMut(&str) -> String,
-) -> Result<DataFrame> {
-    let names: Vec<String> = df
+/// The `name` column of `df`.
+fn name_list(df: &DataFrame) -> Result<Vec<String>> {
+    let names = df
         .column("name")
-        .and_then(|c| {
-            c.str().map(|s| {
-                s.iter()
-                    .map(|v| v.unwrap_or_default().to_string())
-                    .collect()
-            })
-        })
+        .and_then(|c| c.str().cloned())
         .map_err(|e| Error::internal("join rejects", e))?;
-    let reasons: Vec<String> = names.iter().map(|n| why(n)).collect();
-    df!(
-        "table" => vec![table; names.len()],
-        "name" => names,
-        "reason" => reasons,
-    )
-    .map_err(|e| Error::internal("join rejects", e))
+    Ok(names
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect())
 }
 
-fn empty_rejects() -> DataFrame {
+/// The rejects mart from (table, name, reason) rows.
+fn rejects_frame(rows: &[(&str, String, String)]) -> Result<DataFrame> {
     df!(
-        "table" => Vec::<String>::new(),
-        "name" => Vec::<String>::new(),
-        "reason" => Vec::<String>::new(),
+        "table" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        "name" => rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+        "reason" => rows.iter().map(|r| r.2.as_str()).collect::<Vec<_>>(),
     )
-    .expect("empty columns")
+    .map_err(|e| Error::internal("join rejects", e))
 }
 
 /// The images mart: the catalog `repos` joined with the previous snapshot's repositories
@@ -339,82 +318,45 @@ pub fn images_plan(
         col("deprecation_alternatives"),
         col("deprecation_link"),
     ]);
-    let prev_cols = match prev {
-        Some(p) => last(p.select([
-            col("name"),
-            col("pull_count").alias("__prev_pulls"),
-            col("last_updated").alias("__prev_updated"),
-            lit(true).alias("__had_prev"),
-        ])),
-        None => repos_none(&["__prev_pulls", "__prev_updated", "__had_prev"]),
-    };
+    // a missing partition is a partition without rows: the same plan, nulls after the joins
+    let prev = prev.unwrap_or_else(|| frame::empty(&catalog::repositories_schema()));
+    let scans = scans.unwrap_or_else(|| frame::empty(&catalog::scans_schema()));
+    let carried = carried.unwrap_or_else(|| frame::empty(&catalog::images_schema()));
+    let prev_cols = last(prev.select([
+        col("name"),
+        col("pull_count").alias("__prev_pulls"),
+        col("last_updated").alias("__prev_updated"),
+        lit(true).alias("__had_prev"),
+    ]));
     lf = left(lf, prev_cols);
-    let scan_cols = match scans {
-        Some(s) => last(s.select([
-            col("name"),
-            col("tag"),
-            col("digest"),
-            col("status").alias("scan_status"),
-            col("os_family"),
-            col("os_name"),
-            col("eol_date"),
-            col("eol_at_snapshot"),
-            col("trivy_eosl"),
-            col("total"),
-            col("fixable"),
-            col("fixable_critical"),
-            col("fixable_high"),
-            col("fixable_medium"),
-            col("fixable_low"),
-            col("note").alias("scan_note"),
-            col("db_digest"),
-            lit(true).alias("__scanned"),
-        ])),
-        None => repos_none(&["__scanned"]),
-    };
+    let scan_cols = last(scans.select([
+        col("name"),
+        col("tag"),
+        col("digest"),
+        col("status").alias("scan_status"),
+        col("os_family"),
+        col("os_name"),
+        col("eol_date"),
+        col("eol_at_snapshot"),
+        col("trivy_eosl"),
+        col("total"),
+        col("fixable"),
+        col("fixable_critical"),
+        col("fixable_high"),
+        col("fixable_medium"),
+        col("fixable_low"),
+        col("note").alias("scan_note"),
+        col("db_digest"),
+        lit(true).alias("__scanned"),
+    ]));
     lf = left(lf, scan_cols);
     lf = left(lf, last(since));
-    let carried_cols = match carried {
-        Some(c) => last(c.select([
-            col("name"),
-            col("deprecated_since").alias("__carried_since"),
-            col("deprecated_since_source").alias("__carried_how"),
-        ])),
-        None => repos_none(&["__carried_since", "__carried_how"]),
-    };
+    let carried_cols = last(carried.select([
+        col("name"),
+        col("deprecated_since").alias("__carried_since"),
+        col("deprecated_since_source").alias("__carried_how"),
+    ]));
     lf = left(lf, carried_cols);
-    if at.scans.is_none() {
-        lf = lf.with_columns(
-            [
-                "tag",
-                "digest",
-                "scan_status",
-                "os_family",
-                "os_name",
-                "scan_note",
-                "db_digest",
-            ]
-            .map(|c| lit(NULL).cast(DataType::String).alias(c))
-            .into_iter()
-            .chain(
-                ["eol_at_snapshot", "trivy_eosl"]
-                    .map(|c| lit(NULL).cast(DataType::Boolean).alias(c)),
-            )
-            .chain(
-                [
-                    "total",
-                    "fixable",
-                    "fixable_critical",
-                    "fixable_high",
-                    "fixable_medium",
-                    "fixable_low",
-                ]
-                .map(|c| lit(NULL).cast(DataType::Int64).alias(c)),
-            )
-            .chain([lit(NULL).cast(DataType::Date).alias("eol_date")])
-            .collect::<Vec<_>>(),
-        );
-    }
     let had_prev = col("__had_prev").fill_null(lit(false));
     let deprecated = col("deprecated");
     let (repo_since, ref_since, carried_since) = (
@@ -483,24 +425,6 @@ pub fn images_plan(
             .otherwise(lit(""))
             .alias("downloads_flags"),
     ])
-}
-
-/// An empty right side for a join that has nothing to add: `name` and null columns.
-fn repos_none(columns: &[&str]) -> LazyFrame {
-    let mut cols = vec![Column::new_empty("name".into(), &DataType::String)];
-    for c in columns {
-        let dtype = match *c {
-            "__had_prev" | "__scanned" => DataType::Boolean,
-            "__prev_pulls" => DataType::Int64,
-            "__prev_updated" => DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)),
-            "__carried_since" => DataType::Date,
-            _ => DataType::String,
-        };
-        cols.push(Column::new_empty((*c).into(), &dtype));
-    }
-    DataFrame::new_infer_height(cols)
-        .expect("empty columns")
-        .lazy()
 }
 
 /// The findings mart: the staged findings of the scans snapshot `s`, in their order, with
@@ -688,7 +612,7 @@ mod tests {
         let since = BTreeMap::from([("a".to_string(), date("2020-01-01"))]);
         let carried = df!(
             "name" => ["b", "d"],
-            "deprecated_since" => [frame::epoch_days(date("2021-01-01")); 2],
+            "deprecated_since" => [crate::dates::epoch_days(date("2021-01-01")); 2],
             "deprecated_since_source" => ["docs-history", "docs-history"],
         )
         .unwrap()

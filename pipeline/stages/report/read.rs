@@ -60,13 +60,12 @@ fn bools(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<bool>>> {
 }
 
 fn days(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<NaiveDate>>> {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
     Ok(df
         .column(name)?
         .cast(&DataType::Int32)?
         .i32()?
         .iter()
-        .map(|v| v.map(|d| epoch + chrono::Duration::days(d as i64)))
+        .map(|v| v.map(crate::dates::from_epoch_days))
         .collect())
 }
 
@@ -213,10 +212,10 @@ pub fn history(root: &Path, until: NaiveDate, follow: &[&str]) -> Result<History
         .on([col("name")])
         .finish()
         .select([col("name"), col("snapshot"), col("fixable")]);
-    let [changed, fixable]: [DataFrame; 2] = collect_all([changed, fixable])
-        .map_err(err)?
-        .try_into()
-        .expect("two plans, two frames");
+    let (changed, fixable) = (
+        changed.collect().map_err(err)?,
+        fixable.collect().map_err(err)?,
+    );
     let mut out = History {
         dates,
         ..History::default()
@@ -242,10 +241,6 @@ pub fn history(root: &Path, until: NaiveDate, follow: &[&str]) -> Result<History
         }
     }
     Ok(out)
-}
-
-fn collect_all<const N: usize>(plans: [LazyFrame; N]) -> PolarsResult<Vec<DataFrame>> {
-    plans.into_iter().map(|p| p.collect()).collect()
 }
 
 /// Downloads in the window `a..b` of every image with a pull count in `3_marts/pulls`
