@@ -5,7 +5,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 bin := "./target/debug/hubaudit"
 # Benchmarks and live runs use the release build (optimised polars and arrow; see README)
-rbin := "./target/release/hubaudit"
+rbin := env_var_or_default("CARGO_TARGET_DIR", "./target") + "/release/hubaudit"
 
 # List the recipes
 default:
