@@ -544,8 +544,9 @@ pub fn staging_area(root: &Path) -> PathBuf {
     root.join(".tmp")
 }
 
-/// The snapshot dates that have a complete partition of `ds`, oldest first. A partition is
-/// complete when its manifest exists (it is written last, before the rename).
+/// The snapshot dates that have a partition of `ds`, oldest first. A whole partition is
+/// complete when its manifest exists (it is written last, before the rename); a sharded one
+/// is listed once any part's manifest exists, and is complete when all its parts are.
 pub fn snapshots(root: &Path, ds: &Dataset) -> Result<Vec<NaiveDate>> {
     let dir = dataset_dir(root, ds);
     let entries = match std::fs::read_dir(&dir) {
@@ -564,7 +565,9 @@ pub fn snapshots(root: &Path, ds: &Dataset) -> Result<Vec<NaiveDate>> {
         else {
             continue;
         };
-        if entry.path().join(MANIFEST).exists() {
+        // a whole manifest or any part's: an incomplete sharded partition is listed, and its
+        // readers refuse it naming the missing shards (`io::partition::manifests`)
+        if crate::io::partition::has_manifest(&entry.path()) {
             dates.push(date);
         }
     }

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use hubaudit::config::{self, Config};
 use hubaudit::error::{exit, Error, Result};
+use hubaudit::io::partition::Shard;
 use hubaudit::orchestrate::{self, Done, Event, Settings};
 use hubaudit::sample::replay::{Capture, Fault, Knobs, ReplayHub};
 use hubaudit::sample::{default_capture_dir, World};
@@ -248,6 +249,12 @@ struct ScanArgs {
     /// Only this image (repeatable)
     #[arg(long = "image", value_name = "NAME")]
     images: Vec<String>,
+    /// Scan only shard I of N (I from 0): the images whose reference NAMESPACE/NAME:TAG hashes
+    /// to I, written as part I of each partition; join refuses the snapshot until all N parts
+    /// are written. Without it, JOB_COMPLETION_INDEX and JOB_COMPLETIONS (a Kubernetes
+    /// Indexed Job) are used when set
+    #[arg(long, value_name = "I/N", conflicts_with = "from_reports")]
+    shard: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -610,6 +617,11 @@ fn scan_options(config: &Config, args: &ScanArgs) -> Result<scan::Options> {
         credentials: config::registry_credentials(|k| std::env::var(k).ok())?,
         full: args.full,
         client_memory_mib: c.client_memory_mib,
+        shard: match (&args.shard, &args.from_reports) {
+            (Some(text), _) => Some(Shard::parse(text)?),
+            (None, Some(_)) => None,
+            (None, None) => Shard::from_env(|k| std::env::var(k).ok())?,
+        },
     })
 }
 
@@ -836,8 +848,12 @@ fn print_scan(s: &scan::Summary) {
         .snapshot
         .map(|d: NaiveDate| d.to_string())
         .unwrap_or_default();
+    let shard = s
+        .shard
+        .map(|sh| format!(" (shard {sh}: part {} of each partition)", sh.label()))
+        .unwrap_or_default();
     out!(
-        "scan {snapshot}: {} images: {} ok, {} failed, {} timed out, {} without tags; {} image analyses, {} SBOM rescans, {} from reports",
+        "scan {snapshot}{shard}: {} images: {} ok, {} failed, {} timed out, {} without tags; {} image analyses, {} SBOM rescans, {} from reports",
         s.images, s.ok, s.failed, s.timed_out, s.no_tag, s.analyses, s.sbom_rescans, s.from_reports
     );
     out!(

@@ -642,11 +642,40 @@ pub fn scans_from(batch: &RecordBatch, context: &str) -> Result<Vec<ScanRow>> {
         .collect())
 }
 
+/// Every verified file of a partition (one, or each part of a sharded one) as one batch of
+/// `schema`, and what to name it in errors.
+fn read_parts(
+    root: &std::path::Path,
+    ds: &catalog::Dataset,
+    snapshot: NaiveDate,
+    schema: &arrow_schema::SchemaRef,
+) -> Result<(RecordBatch, String)> {
+    let files = crate::io::partition::verified_files(root, ds, snapshot)?;
+    let context = match files.as_slice() {
+        [one] => one.display().to_string(),
+        _ => catalog::partition_dir(root, ds, snapshot)
+            .display()
+            .to_string(),
+    };
+    let batches = files
+        .iter()
+        .map(|f| pq::read_batch(f, schema))
+        .collect::<Result<Vec<_>>>()?;
+    let batch = match batches.as_slice() {
+        [one] => one.clone(),
+        _ => {
+            let first = batches.first().map_or(schema.clone(), |b| b.schema());
+            arrow_select::concat::concat_batches(&first, &batches)
+                .map_err(|e| crate::error::Error::data(&context, e))?
+        }
+    };
+    Ok((batch, context))
+}
+
 /// Reads a staged partition of scans.
 pub fn read_scans(root: &std::path::Path, snapshot: chrono::NaiveDate) -> Result<Vec<ScanRow>> {
-    let path = crate::io::partition::verified_file(root, &catalog::SCANS, snapshot)?;
-    let batch = pq::read_batch(&path, &catalog::scans_schema())?;
-    scans_from(&batch, &path.display().to_string())
+    let (batch, context) = read_parts(root, &catalog::SCANS, snapshot, &catalog::scans_schema())?;
+    scans_from(&batch, &context)
 }
 
 /// A finding read back with the image it belongs to.
@@ -660,9 +689,13 @@ pub struct FindingRow {
 
 /// Reads a staged partition of findings.
 pub fn read_findings(root: &std::path::Path, snapshot: NaiveDate) -> Result<Vec<FindingRow>> {
-    let path = crate::io::partition::verified_file(root, &catalog::FINDINGS, snapshot)?;
-    let batch = pq::read_batch(&path, &catalog::findings_schema())?;
-    let c = Columns::new(&batch, path.display().to_string());
+    let (batch, context) = read_parts(
+        root,
+        &catalog::FINDINGS,
+        snapshot,
+        &catalog::findings_schema(),
+    )?;
+    let c = Columns::new(&batch, context);
     let s = |n: &str| c.strings(n);
     let (name, tag, digest, id, pkg, inst, fixed) = (
         s("name")?,

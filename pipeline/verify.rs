@@ -84,28 +84,29 @@ fn check_partition(root: &Path, ds: &Dataset, dir: &Path) -> std::result::Result
         .strip_prefix("snapshot=")
         .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
         .ok_or_else(|| format!("{name:?} is not a snapshot=YYYY-MM-DD folder"))?;
-    if !dir.join(catalog::MANIFEST).exists() {
+    if !partition::has_manifest(dir) {
         return Err(format!(
             "incomplete: no {} (a writer renames a partition into place only with its manifest)",
             catalog::MANIFEST
         ));
     }
-    let manifest = partition::read_manifest(root, ds, snapshot).map_err(|e| e.to_string())?;
-    let file = dir.join(ds.file);
-    partition::check_file(&file, &manifest)?;
-    let rows = manifest["rows"].as_u64();
-    let read = match ds.schema {
-        Some(schema) => crate::io::parquet::read_batch(&file, &schema())
-            .map(|b| b.num_rows() as u64)
-            .map_err(|e| e.to_string())?,
-        None => count_gzip_lines(&file)?,
-    };
-    if rows != Some(read) {
-        return Err(format!(
-            "{} holds {read} rows, its manifest says {}",
-            file.display(),
-            rows.map_or("nothing".into(), |r| r.to_string())
-        ));
+    // a sharded partition: every part, after the check that all of them are there
+    for (file, manifest) in partition::manifests(root, ds, snapshot).map_err(|e| e.to_string())? {
+        partition::check_file(&file, &manifest)?;
+        let rows = manifest["rows"].as_u64();
+        let read = match ds.schema {
+            Some(schema) => crate::io::parquet::read_batch(&file, &schema())
+                .map(|b| b.num_rows() as u64)
+                .map_err(|e| e.to_string())?,
+            None => count_gzip_lines(&file)?,
+        };
+        if rows != Some(read) {
+            return Err(format!(
+                "{} holds {read} rows, its manifest says {}",
+                file.display(),
+                rows.map_or("nothing".into(), |r| r.to_string())
+            ));
+        }
     }
     Ok(())
 }

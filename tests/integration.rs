@@ -22,4 +22,5 @@ mod registry;
 mod report;
 mod sample;
 mod scan;
+mod shards;
 mod trivy_db;

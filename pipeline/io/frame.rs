@@ -40,11 +40,19 @@ pub fn opt_date_lit(d: Option<NaiveDate>) -> Expr {
     }
 }
 
-/// A lazy scan of the verified data file of `ds` at `snapshot` (size and sha256 checked
-/// against its manifest first).
+/// A lazy scan of the verified data files of `ds` at `snapshot` (size and sha256 checked
+/// against their manifests first): the whole partition's file, or every part of a sharded one.
 pub fn scan(root: &Path, ds: &Dataset, snapshot: NaiveDate) -> Result<LazyFrame> {
-    let path = crate::io::partition::verified_file(root, ds, snapshot)?;
-    scan_file(&path)
+    let files = crate::io::partition::verified_files(root, ds, snapshot)?;
+    if let [one] = files.as_slice() {
+        return scan_file(one);
+    }
+    let parts = files
+        .iter()
+        .map(|f| scan_file(f))
+        .collect::<Result<Vec<_>>>()?;
+    let dir = catalog::partition_dir(root, ds, snapshot);
+    concat(parts, UnionArgs::default()).map_err(|e| Error::data(dir.display().to_string(), e))
 }
 
 fn scan_file(path: &Path) -> Result<LazyFrame> {

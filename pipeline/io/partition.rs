@@ -7,6 +7,14 @@
 //! the old partition or the new one, never a mix and never a partial folder. A run killed
 //! mid-write leaves only a folder under `.tmp/`, which no reader looks at and the next write
 //! of any partition removes.
+//!
+//! **Parts.** A sharded stage (`scan --shard I/N`) writes one *part* of a partition instead:
+//! `part-I-of-N.parquet` (`reports.part-I-of-N.jsonl.gz`) and `_manifest.part-I-of-N.json` inside the snapshot's folder, each
+//! renamed into place on its own, the manifest last ([`write_part`]). Other shards' parts are
+//! left alone, so a shard that is re-run replaces only its own. A parted partition is complete
+//! only when all N parts are there; readers ([`verified_files`]) refuse an incomplete one
+//! with an error naming the missing shards, and a whole partition and parts of another count
+//! never mix (a write of one layout removes the other).
 
 use std::fs::File;
 use std::io::Write;
@@ -43,6 +51,125 @@ pub struct Manifest {
     pub tools: Vec<(String, String)>,
     /// When the partition was written (UTC); not part of the data.
     pub created_at: String,
+    /// The shard that wrote this part (absent for a whole partition).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+}
+
+/// One shard of a sharded stage: `index` of `count`, counting from 0 as a Kubernetes
+/// Indexed Job's completion index does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parses `I/N` (`0/4` … `3/4`).
+    pub fn parse(text: &str) -> Result<Shard> {
+        let bad = |why: &str| {
+            Error::Input(format!(
+                "--shard {text:?}: {why}; write I/N with 0 <= I < N, e.g. --shard 0/4 (I counts from 0, as JOB_COMPLETION_INDEX does)"
+            ))
+        };
+        let (i, n) = text.split_once('/').ok_or_else(|| bad("no '/'"))?;
+        let index: u32 = i.trim().parse().map_err(|_| bad("I is not a number"))?;
+        let count: u32 = n.trim().parse().map_err(|_| bad("N is not a number"))?;
+        Shard::new(index, count).map_err(|why| bad(&why))
+    }
+
+    /// A checked shard.
+    pub fn new(index: u32, count: u32) -> std::result::Result<Shard, String> {
+        if count == 0 {
+            return Err("N must be at least 1".into());
+        }
+        if index >= count {
+            return Err(format!("I must be below N ({index} >= {count})"));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// The shard a Kubernetes Indexed Job gives a pod: `JOB_COMPLETION_INDEX` (set by
+    /// Kubernetes) of `JOB_COMPLETIONS` (set in the Job's env to its `completions`). None when
+    /// neither is set; an error when only one is, or either is not a number.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Option<Shard>> {
+        match (get("JOB_COMPLETION_INDEX"), get("JOB_COMPLETIONS")) {
+            (None, None) => Ok(None),
+            (Some(i), Some(n)) => {
+                let bad = |why: String| {
+                    Error::Input(format!(
+                        "JOB_COMPLETION_INDEX={i:?} JOB_COMPLETIONS={n:?}: {why}; set JOB_COMPLETIONS to the Job's completions (deploy/scan-job.yaml does)"
+                    ))
+                };
+                let index = i.trim().parse().map_err(|_| bad("not numbers".into()))?;
+                let count = n.trim().parse().map_err(|_| bad("not numbers".into()))?;
+                Shard::new(index, count).map(Some).map_err(bad)
+            }
+            (Some(i), None) => Err(Error::Input(format!(
+                "JOB_COMPLETION_INDEX={i:?} is set but JOB_COMPLETIONS is not: Kubernetes sets only the index; set JOB_COMPLETIONS to the Job's completions in its env (as deploy/scan-job.yaml does), or pass --shard I/N"
+            ))),
+            (None, Some(n)) => Err(Error::Input(format!(
+                "JOB_COMPLETIONS={n:?} is set without JOB_COMPLETION_INDEX: run as an Indexed Job (completionMode: Indexed), or pass --shard I/N"
+            ))),
+        }
+    }
+
+    /// Whether this shard owns `reference` (`NAMESPACE/NAME:TAG`): the first 8 bytes of its
+    /// sha256, as a big-endian number, modulo the count. Stable across runs, machines and
+    /// versions, and independent of the order of the image list.
+    pub fn owns(&self, reference: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let hash = Sha256::digest(reference.as_bytes());
+        let head = u64::from_be_bytes(hash[..8].try_into().expect("8 bytes"));
+        head % u64::from(self.count) == u64::from(self.index)
+    }
+
+    /// `part-I-of-N`.
+    pub fn label(&self) -> String {
+        format!("part-{}-of-{}", self.index, self.count)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// The data file of `shard`'s part for a partition whose whole data file is `file`:
+/// `part-I-of-N.parquet` for `part-0.parquet`, `reports.part-I-of-N.jsonl.gz` for
+/// `reports.jsonl.gz`.
+pub fn part_file(file: &str, shard: Shard) -> String {
+    let (stem, ext) = file.split_once('.').unwrap_or((file, ""));
+    if stem.starts_with("part-") {
+        format!("{}.{ext}", shard.label())
+    } else {
+        format!("{stem}.{}.{ext}", shard.label())
+    }
+}
+
+/// `_manifest.part-I-of-N.json`.
+pub fn part_manifest(shard: Shard) -> String {
+    format!("_manifest.{}.json", shard.label())
+}
+
+/// The shard of a part manifest's file name, if it is one.
+pub fn parse_part_manifest(name: &str) -> Option<Shard> {
+    let label = name
+        .strip_prefix("_manifest.part-")?
+        .strip_suffix(".json")?;
+    let (i, n) = label.split_once("-of-")?;
+    Shard::new(i.parse().ok()?, n.parse().ok()?).ok()
+}
+
+/// Whether `dir` holds a manifest of either layout (a whole one or any part's).
+pub fn has_manifest(dir: &Path) -> bool {
+    dir.join(MANIFEST).exists()
+        || std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| parse_part_manifest(&e.file_name().to_string_lossy()).is_some())
+        })
 }
 
 /// Versions recorded in every manifest.
@@ -80,34 +207,9 @@ pub fn write_partition(
     let result = (|| {
         let data = tmp.join(ds.file);
         let rows = write(&data)?;
-        fsync_file(&data)?;
-        let bytes = std::fs::metadata(&data)
-            .map_err(|e| Error::io(&data, e))?
-            .len();
-        let sha256 = sha256_file(&data)?;
-        let manifest = Manifest {
-            dataset: ds.id.into(),
-            snapshot: snapshot.to_string(),
-            rows,
-            file: ds.file.into(),
-            bytes,
-            sha256,
-            schema: ds
-                .schema
-                .map(|s| {
-                    s().fields()
-                        .iter()
-                        .map(|f| (f.name().clone(), f.data_type().to_string()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            source: source.into(),
-            tools: tool_versions(),
-            created_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
-        };
+        let manifest = describe(ds, snapshot, &data, ds.file, rows, source, None)?;
         let mpath = tmp.join(MANIFEST);
-        let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
-        std::fs::write(&mpath, text + "\n").map_err(|e| Error::io(&mpath, e))?;
+        std::fs::write(&mpath, manifest_text(&manifest)).map_err(|e| Error::io(&mpath, e))?;
         fsync_file(&mpath)?;
         fsync_dir(&tmp)?;
         let target = catalog::partition_dir(root, ds, snapshot);
@@ -120,6 +222,111 @@ pub fn write_partition(
     // On success `tmp` holds the replaced partition (or nothing); on failure the unfinished one.
     let _ = std::fs::remove_dir_all(&tmp);
     result
+}
+
+/// The manifest of the data file `data` (fsynced here), named `file` in its partition.
+fn describe(
+    ds: &Dataset,
+    snapshot: NaiveDate,
+    data: &Path,
+    file: &str,
+    rows: u64,
+    source: &str,
+    shard: Option<Shard>,
+) -> Result<Manifest> {
+    fsync_file(data)?;
+    let bytes = std::fs::metadata(data)
+        .map_err(|e| Error::io(data, e))?
+        .len();
+    Ok(Manifest {
+        dataset: ds.id.into(),
+        snapshot: snapshot.to_string(),
+        rows,
+        file: file.into(),
+        bytes,
+        sha256: sha256_file(data)?,
+        schema: ds
+            .schema
+            .map(|s| {
+                s().fields()
+                    .iter()
+                    .map(|f| (f.name().clone(), f.data_type().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        source: source.into(),
+        tools: tool_versions(),
+        created_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        shard,
+    })
+}
+
+fn manifest_text(manifest: &Manifest) -> String {
+    serde_json::to_string_pretty(manifest).expect("manifest serialises") + "\n"
+}
+
+/// Writes the part of `shard` of the partition of `ds` for `snapshot`, for `stage`: the data
+/// file (`part-I-of-N.parquet`), then `_manifest.part-I-of-N.json`, each written beside its
+/// final name (a dot-file no reader globs) and renamed into place. First it removes what
+/// belongs to another layout of the same partition (a whole partition's manifest and file,
+/// parts of another shard count), manifests before data files, so that a reader meanwhile
+/// sees an incomplete partition, never a mix. Parts of other shards of the same count stay.
+pub fn write_part(
+    root: &Path,
+    stage: Stage,
+    ds: &Dataset,
+    snapshot: NaiveDate,
+    shard: Shard,
+    source: &str,
+    write: impl FnOnce(&Path) -> Result<u64>,
+) -> Result<Manifest> {
+    dag::check_write(stage, ds)?;
+    let dir = catalog::partition_dir(root, ds, snapshot);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    leave_other_layouts(&dir, ds, shard.count)?;
+    let name = part_file(ds.file, shard);
+    let hidden = |n: &str| dir.join(format!(".{n}.tmp-{}", std::process::id()));
+    let tmp = hidden(&name);
+    let result = (|| {
+        let rows = write(&tmp)?;
+        let manifest = describe(ds, snapshot, &tmp, &name, rows, source, Some(shard))?;
+        let final_path = dir.join(&name);
+        std::fs::rename(&tmp, &final_path).map_err(|e| Error::io(&final_path, e))?;
+        let mname = part_manifest(shard);
+        let mtmp = hidden(&mname);
+        std::fs::write(&mtmp, manifest_text(&manifest)).map_err(|e| Error::io(&mtmp, e))?;
+        fsync_file(&mtmp)?;
+        let mpath = dir.join(&mname);
+        std::fs::rename(&mtmp, &mpath).map_err(|e| Error::io(&mpath, e))?;
+        fsync_dir(&dir)?;
+        Ok(manifest)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+/// Removes from `dir` a whole partition and parts of counts other than `count`.
+fn leave_other_layouts(dir: &Path, ds: &Dataset, count: u32) -> Result<()> {
+    let mut stale = Vec::new();
+    if dir.join(MANIFEST).exists() {
+        stale.push((MANIFEST.to_string(), ds.file.to_string()));
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(other) = parse_part_manifest(&name).filter(|s| s.count != count) {
+            stale.push((name, part_file(ds.file, other)));
+        }
+    }
+    for (manifest, _) in &stale {
+        let path = dir.join(manifest);
+        std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+    }
+    fsync_dir(dir)?;
+    for (_, data) in &stale {
+        let _ = std::fs::remove_file(dir.join(data));
+    }
+    Ok(())
 }
 
 /// Moves the finished folder `tmp` to `target`, exchanging atomically with an existing
@@ -223,23 +430,128 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(format!("{:x}", hasher.finalize()))
 }
 
-/// The data file of the partition of `ds` for `snapshot`, after checking it against its
+/// The data file of a whole partition of `ds` for `snapshot`, after checking it against its
 /// manifest (the size, then the sha256). A file that differs is bad input naming the
-/// partition and the fix; it is never read.
+/// partition and the fix; it is never read. For datasets only sharded stages part (scans,
+/// findings) use [`verified_files`].
 pub fn verified_file(root: &Path, ds: &Dataset, snapshot: NaiveDate) -> Result<PathBuf> {
+    let mut files = verified_files(root, ds, snapshot)?;
+    if files.len() != 1 {
+        return Err(Error::Input(format!(
+            "{} partition for {snapshot} in {} has {} parts; only a scan is written in shards, {} is read whole (re-run the stage that writes it without --shard)",
+            ds.id,
+            root.display(),
+            files.len(),
+            ds.id
+        )));
+    }
+    Ok(files.remove(0))
+}
+
+/// The verified data files of the partition of `ds` for `snapshot`: the one file of a whole
+/// partition, or every part of a parted one in shard order. An incomplete parted partition is
+/// bad input naming the shards that are missing and the command that writes each.
+pub fn verified_files(root: &Path, ds: &Dataset, snapshot: NaiveDate) -> Result<Vec<PathBuf>> {
     let dir = catalog::partition_dir(root, ds, snapshot);
-    let path = dir.join(ds.file);
-    let manifest = read_manifest(root, ds, snapshot)?;
-    check_file(&path, &manifest).map_err(|why| {
-        Error::data(
-            format!("partition {}", dir.display()),
-            format!(
-                "{why}: the partition is damaged; re-run the stage that writes {} for {snapshot} (see `hubaudit verify`)",
-                ds.id
-            ),
-        )
-    })?;
-    Ok(path)
+    let manifests = manifests(root, ds, snapshot)?;
+    manifests
+        .into_iter()
+        .map(|(path, manifest)| {
+            check_file(&path, &manifest).map_err(|why| {
+                Error::data(
+                    format!("partition {}", dir.display()),
+                    format!(
+                        "{why}: the partition is damaged; re-run the stage that writes {} for {snapshot} (see `hubaudit verify`)",
+                        ds.id
+                    ),
+                )
+            })?;
+            Ok(path)
+        })
+        .collect()
+}
+
+/// The data files of a partition with their manifests (not yet checked): a whole partition's
+/// one, or all N parts of a parted one, in shard order.
+pub fn manifests(
+    root: &Path,
+    ds: &Dataset,
+    snapshot: NaiveDate,
+) -> Result<Vec<(PathBuf, serde_json::Value)>> {
+    let dir = catalog::partition_dir(root, ds, snapshot);
+    if dir.join(MANIFEST).exists() {
+        let manifest = read_manifest(root, ds, snapshot)?;
+        return Ok(vec![(dir.join(ds.file), manifest)]);
+    }
+    let mut parts: Vec<Shard> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| parse_part_manifest(&e.file_name().to_string_lossy()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if parts.is_empty() {
+        // no manifest at all: the whole-partition message says what to run
+        return read_manifest(root, ds, snapshot).map(|m| vec![(dir.join(ds.file), m)]);
+    }
+    parts.sort_by_key(|s| (s.count, s.index));
+    let counts: std::collections::BTreeSet<u32> = parts.iter().map(|s| s.count).collect();
+    if counts.len() > 1 {
+        return Err(Error::Input(format!(
+            "{} partition for {snapshot} in {} mixes parts of {} shard counts ({}); re-run every shard of one count",
+            ds.id,
+            dir.display(),
+            counts.len(),
+            counts.iter().map(|c| format!("of {c}")).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let count = parts[0].count;
+    let missing = missing_shards(&parts, count);
+    if !missing.is_empty() {
+        return Err(Error::Input(incomplete_message(
+            ds, snapshot, &dir, &missing, count,
+        )));
+    }
+    parts
+        .into_iter()
+        .map(|shard| {
+            let mpath = dir.join(part_manifest(shard));
+            let text = std::fs::read_to_string(&mpath).map_err(|e| Error::io(&mpath, e))?;
+            let manifest: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Error::data(mpath.display().to_string(), e))?;
+            Ok((dir.join(part_file(ds.file, shard)), manifest))
+        })
+        .collect()
+}
+
+/// The indices below `count` that no part in `parts` has.
+pub fn missing_shards(parts: &[Shard], count: u32) -> Vec<u32> {
+    (0..count)
+        .filter(|i| !parts.iter().any(|s| s.index == *i && s.count == count))
+        .collect()
+}
+
+/// "incomplete: shards 1/4, 3/4 missing" with the commands that write them.
+fn incomplete_message(
+    ds: &Dataset,
+    snapshot: NaiveDate,
+    dir: &Path,
+    missing: &[u32],
+    count: u32,
+) -> String {
+    let names = missing
+        .iter()
+        .map(|i| format!("{i}/{count}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "{} partition for {snapshot} in {} is incomplete: {} of {count} shards written, missing shard{} {names}; run `hubaudit scan --snapshot {snapshot} --shard I/{count}` for each missing shard (a sharded partition counts only when every part is there)",
+        ds.id,
+        dir.display(),
+        count as usize - missing.len(),
+        if missing.len() == 1 { "" } else { "s" },
+    )
 }
 
 /// Whether `path` has the size and sha256 its manifest records; the mismatch in words.

@@ -33,6 +33,7 @@ use crate::catalog::{self, FINDINGS, REPOSITORIES, SCANS, SCAN_RAW};
 use crate::dag::Stage;
 use crate::error::{Error, Result};
 use crate::io::parquet as pq;
+use crate::io::partition::Shard;
 use crate::io::registry::{Credentials, Registry, RegistryError};
 use crate::io::{command, http, partition};
 use crate::reference::{self, EolTable};
@@ -101,6 +102,9 @@ pub struct Options {
     pub full: bool,
     /// `GOMEMLIMIT` of each Trivy client, in MiB (see `worker`).
     pub client_memory_mib: u64,
+    /// Scan only the images this shard owns and write its part of each partition (see
+    /// `io::partition::Shard`); None scans everything into whole partitions.
+    pub shard: Option<Shard>,
 }
 
 /// What a run did.
@@ -124,6 +128,8 @@ pub struct Summary {
     pub db: Option<DbInfo>,
     /// Whether the DB was stored by this run.
     pub db_stored: bool,
+    /// The shard this run scanned, if any.
+    pub shard: Option<Shard>,
 }
 
 impl Summary {
@@ -263,7 +269,11 @@ pub fn run(opts: &Options) -> Result<Summary> {
         .iter()
         .filter(|r| opts.images.is_empty() || opts.images.contains(&r.name))
         .collect();
-    let (mut rows, jobs) = plan(opts, &selected, &tags_by_repo, &source);
+    let (mut rows, mut jobs) = plan(opts, &selected, &tags_by_repo, &source);
+    if let Some(shard) = opts.shard {
+        rows.retain(|r| shard.owns(&reference(&opts.namespace, &r.name, r.tag.as_deref())));
+        jobs.retain(|j| shard.owns(&reference(&opts.namespace, &j.name, Some(&j.tag))));
+    }
     let registry = preflight(opts, &jobs)?;
 
     let run_dir = RunDir::create(root)?;
@@ -310,6 +320,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
     write_outputs(
         root,
         opts.snapshot,
+        opts.shard,
         &source,
         &rows,
         &findings_rows,
@@ -318,6 +329,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
     let mut summary = summarise(opts.snapshot, &rows, &findings_rows, provenance);
     summary.db = Some(db);
     summary.db_stored = db_stored;
+    summary.shard = opts.shard;
     Ok(summary)
 }
 
@@ -694,6 +706,7 @@ fn summarise(
         provenance,
         db: None,
         db_stored: false,
+        shard: None,
     }
 }
 
@@ -744,6 +757,7 @@ fn ingest_reports(opts: &Options, dir: &Path) -> Result<Summary> {
     write_outputs(
         &opts.datasets,
         opts.snapshot,
+        None,
         "report",
         &rows,
         &with_findings,
@@ -811,22 +825,35 @@ fn ingest_report(
     Ok((row, findings))
 }
 
+/// The reference a shard is chosen by: `NAMESPACE/NAME:TAG`, or `NAMESPACE/NAME` for a
+/// repository without a tag to scan.
+pub fn reference(namespace: &str, name: &str, tag: Option<&str>) -> String {
+    match tag {
+        Some(t) => format!("{namespace}/{name}:{t}"),
+        None => format!("{namespace}/{name}"),
+    }
+}
+
+/// Writes the run's three partitions, whole or as `shard`'s parts.
 fn write_outputs(
     root: &Path,
     snapshot: NaiveDate,
+    shard: Option<Shard>,
     source: &str,
     rows: &[ScanRow],
     findings: &[(ScanRow, Vec<Finding>)],
     (raw, lines): (Vec<u8>, u64),
 ) -> Result<()> {
-    partition::write_partition(root, Stage::Scan, &SCAN_RAW, snapshot, source, |path| {
+    let write = |ds: &catalog::Dataset, f: &dyn Fn(&Path) -> Result<u64>| match shard {
+        Some(s) => partition::write_part(root, Stage::Scan, ds, snapshot, s, source, f),
+        None => partition::write_partition(root, Stage::Scan, ds, snapshot, source, f),
+    };
+    write(&SCAN_RAW, &|path| {
         std::fs::write(path, &raw).map_err(|e| Error::io(path, e))?;
         Ok(lines)
     })?;
-    partition::write_partition(root, Stage::Scan, &SCANS, snapshot, source, |path| {
-        pq::write_batch(path, &scans_batch(rows)?)
-    })?;
-    partition::write_partition(root, Stage::Scan, &FINDINGS, snapshot, source, |path| {
+    write(&SCANS, &|path| pq::write_batch(path, &scans_batch(rows)?))?;
+    write(&FINDINGS, &|path| {
         pq::write_batch(path, &findings_batch(findings)?)
     })?;
     Ok(())
