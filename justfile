@@ -66,10 +66,23 @@ registry-tools:
     fi
     docker-registry --version
 
+# Python venv with a loopback S3 server (moto) and pyarrow for the object-storage test
+# (tests/python/s3-requirements.txt)
+s3-tools:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    want=$(sha256sum tests/python/s3-requirements.txt | cut -c1-16)
+    if [ "$(cat .tools/s3venv/.requirements 2>/dev/null)" != "$want" ]; then
+        rm -rf .tools/s3venv
+        python3 -m venv .tools/s3venv
+        .tools/s3venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/s3-requirements.txt
+        echo "$want" > .tools/s3venv/.requirements
+    fi
+
 # Everything CI runs: formatting, lints, Rust tests (real Trivy, replay Hub, a real registry),
-# then the whole pipeline on the sample world checked by DuckDB/pyarrow, the notebooks and
-# headless Chromium
-test: build tools notebook-tools browser-tools registry-tools
+# then the whole pipeline on the sample world checked by DuckDB/pyarrow, the sharded pipeline
+# on a loopback S3 API read back by pyarrow, the notebooks and headless Chromium
+test: build tools notebook-tools browser-tools registry-tools s3-tools
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
     mkdir -p target && : > target/test-skips.txt && : > target/reliability.jsonl
@@ -81,6 +94,7 @@ test: build tools notebook-tools browser-tools registry-tools
     .tools/nbvenv/bin/python tests/python/test_notebooks_fixture.py
     .tools/nbvenv/bin/python tests/python/test_hive_read.py --datasets target/test-world --require-marts
     .tools/nbvenv/bin/python notebooks/run.py --datasets target/test-world
+    .tools/s3venv/bin/python tests/python/test_s3.py --hubaudit {{bin}}
     node tests/browser/check.mjs --report target/test-world/4_report/2021-08-24/index.html \
         --screenshot target/test-artifacts/report-2021-08-24.png --banner \
         --tables summary,deprecated,comparison,vulnerable,downloads,eol,stale,study-comparison \

@@ -2,15 +2,17 @@
 //! configuration, runs a stage or a plan of stages (`orchestrate`), prints the summaries and
 //! maps errors to exit codes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use hubaudit::config::{self, Config};
+use hubaudit::dag::{Plan, Stage};
 use hubaudit::error::{exit, Error, Result};
 use hubaudit::io::partition::Shard;
+use hubaudit::io::remote::{self, Location};
 use hubaudit::orchestrate::{self, Done, Event, Settings};
 use hubaudit::sample::replay::{Capture, Fault, Knobs, ReplayHub};
 use hubaudit::sample::{default_capture_dir, World};
@@ -406,12 +408,20 @@ fn run(cli: Cli) -> Result<i32> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::ExtractHub(args) => {
-            let done = Done::ExtractHub(extract_hub::run(&extract_options(&config, &args)?)?);
+            let opts = extract_options(&config, &args)?;
+            let done = on_root(opts.datasets.clone(), &[Stage::ExtractHub], |datasets| {
+                extract_hub::run(&extract_hub::Options { datasets, ..opts })
+            })?;
+            let done = Done::ExtractHub(done);
             print_done(&done);
             Ok(done.exit_code())
         }
         Command::Scan(args) => {
-            let done = Done::Scan(scan::run(&scan_options(&config, &args)?)?);
+            let opts = scan_options(&config, &args)?;
+            let done = on_root(opts.datasets.clone(), &[Stage::Scan], |datasets| {
+                scan::run(&scan::Options { datasets, ..opts })
+            })?;
+            let done = Done::Scan(done);
             print_done(&done);
             Ok(done.exit_code())
         }
@@ -422,12 +432,21 @@ fn run(cli: Cli) -> Result<i32> {
                 crawl: Some(opts.clone()),
                 ..settings(&config, opts.datasets)
             };
-            let done = Done::PullCounts(pull_counts::run(&settings.pull_options(snapshot)?)?);
+            let pull = settings.pull_options(snapshot)?;
+            let done = on_root(pull.datasets.clone(), &[Stage::PullCounts], |datasets| {
+                pull_counts::run(&pull_counts::Options { datasets, ..pull })
+            })?;
+            let done = Done::PullCounts(done);
             print_done(&done);
             Ok(done.exit_code())
         }
         Command::Join(args) => {
-            print_join(&join::run(&join_options(&config, &args)?)?);
+            let opts = join_options(&config, &args)?;
+            print_join(&on_root(
+                opts.datasets.clone(),
+                &[Stage::Join],
+                |datasets| join::run(&join::Options { datasets, ..opts }),
+            )?);
             Ok(exit::OK)
         }
         Command::Backfill {
@@ -450,7 +469,17 @@ fn run(cli: Cli) -> Result<i32> {
                 namespace: config.hub.namespace.clone(),
             };
             // the joins' summaries are not printed: the line below counts them
-            let (s, code) = orchestrate::backfill(&opts, &settings(&config, root), &mut |_| {})?;
+            let stages = dag::plan(Plan::Backfill)?;
+            let (s, code) = on_root(root.clone(), &stages, |local| {
+                orchestrate::backfill(
+                    &backfill::Options {
+                        datasets: local.clone(),
+                        ..opts
+                    },
+                    &settings(&config, local),
+                    &mut |_| {},
+                )
+            })?;
             out!(
                 "backfill: {} date(s), {} written and joined ({} reusing the previous date's commits) in {:.1} s; last date: {} images, {} deprecated, {} removed from the docs but kept",
                 s.dates, s.written.len(), s.reused, started.elapsed().as_secs_f64(), s.last_images, s.last_deprecated, s.last_removed
@@ -462,46 +491,53 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Verify { datasets } => {
             let root = datasets.unwrap_or(config.datasets.clone());
-            let r = hubaudit::verify::run(&root)?;
-            for line in &r.damaged {
-                out!("damaged: {line}");
-            }
-            for dir in &r.unfinished {
-                out!(
-                    "unfinished write (ignored by readers; removed by the next write): {}",
-                    dir.display()
-                );
-            }
-            out!(
-                "verify {}: {} partitions, {} inventories, {} stored DBs: {}",
-                root.display(),
-                r.partitions,
-                r.inventories,
-                r.dbs,
-                if r.intact() {
-                    "all intact".to_string()
-                } else {
-                    format!("{} damaged", r.damaged.len())
+            on_copy(&root, |local, orphans| {
+                let r = hubaudit::verify::run(local)?;
+                for line in &r.damaged {
+                    out!("damaged: {line}");
                 }
-            );
-            Ok(if r.intact() { exit::OK } else { exit::INPUT })
+                for dir in &r.unfinished {
+                    out!(
+                        "unfinished write (ignored by readers; removed by the next write): {}",
+                        dir.display()
+                    );
+                }
+                for o in orphans {
+                    out!("orphan object (no manifest names it; readers ignore it, delete it at will): {o}");
+                }
+                out!(
+                    "verify {}: {} partitions, {} inventories, {} stored DBs: {}",
+                    root.display(),
+                    r.partitions,
+                    r.inventories,
+                    r.dbs,
+                    if r.intact() {
+                        "all intact".to_string()
+                    } else {
+                        format!("{} damaged", r.damaged.len())
+                    }
+                );
+                Ok(if r.intact() { exit::OK } else { exit::INPUT })
+            })
         }
         Command::Snapshots { datasets } => {
             let root = datasets.unwrap_or(config.datasets.clone());
-            for ds in catalog::ALL {
-                let dates = catalog::snapshots(&root, ds)?;
-                let list = if dates.is_empty() {
-                    "-".to_string()
-                } else {
-                    dates
-                        .iter()
-                        .map(|d| d.to_string())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                };
-                out!("{:<22} {:<28} {list}", ds.id, ds.path());
-            }
-            Ok(exit::OK)
+            on_copy(&root, |local, _| {
+                for ds in catalog::ALL {
+                    let dates = catalog::snapshots(local, ds)?;
+                    let list = if dates.is_empty() {
+                        "-".to_string()
+                    } else {
+                        dates
+                            .iter()
+                            .map(|d| d.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    };
+                    out!("{:<22} {:<28} {list}", ds.id, ds.path());
+                }
+                Ok(exit::OK)
+            })
         }
         Command::Dag { format } => {
             let text = dag::render(format.into())?;
@@ -521,7 +557,11 @@ fn run(cli: Cli) -> Result<i32> {
                     .transpose()?,
                 tolerance_days: args.tolerance.unwrap_or(config.report.tolerance_days),
             };
-            print_report(&report::run(&opts)?);
+            print_report(&on_root(
+                opts.datasets.clone(),
+                &[Stage::Report],
+                |datasets| report::run(&report::Options { datasets, ..opts }),
+            )?);
             Ok(exit::OK)
         }
         Command::Run(args) => {
@@ -539,9 +579,77 @@ fn run(cli: Cli) -> Result<i32> {
                 scan: Some(scan),
                 ..settings(&config, opts.datasets)
             };
-            orchestrate::run(&settings, snapshot, &mut print_event)
+            on_plan(settings, Plan::Run, |settings| {
+                orchestrate::run(&settings, snapshot, &mut print_event)
+            })
         }
         Command::Sample(cmd) => sample_command(&config, cmd),
+    }
+}
+
+/// Runs `f` on the dataset root `root`: a local folder as it is; `s3://BUCKET/PREFIX` on a
+/// working copy of what `stages` read, publishing what they wrote (see `io::remote`).
+fn on_root<T>(root: PathBuf, stages: &[Stage], f: impl FnOnce(PathBuf) -> Result<T>) -> Result<T> {
+    match Location::parse(&root)? {
+        Location::Local(path) => f(path),
+        Location::S3(loc) => {
+            let (reads, writes) = remote::nodes(stages);
+            remote::with_mirror(&loc, &reads, &writes, &mut print_transfer(&loc), |p| {
+                f(p.to_path_buf())
+            })
+        }
+    }
+}
+
+/// Runs `f` on the dataset root `root` as it is, or on a full working copy of a bucket (with
+/// the orphan objects found while copying).
+fn on_copy(root: &Path, f: impl FnOnce(&Path, &[String]) -> Result<i32>) -> Result<i32> {
+    match Location::parse(root)? {
+        Location::Local(path) => f(&path, &[]),
+        Location::S3(loc) => remote::with_copy(&loc, &mut print_transfer(&loc), f),
+    }
+}
+
+/// [`on_root`] for the stages of `plan`, with every dataset root of `settings` set to the
+/// working folder.
+fn on_plan<T>(settings: Settings, plan: Plan, f: impl FnOnce(Settings) -> Result<T>) -> Result<T> {
+    let stages = dag::plan(plan)?;
+    on_root(settings.datasets.clone(), &stages, |root| {
+        f(Settings {
+            crawl: settings.crawl.map(|c| extract_hub::Options {
+                datasets: root.clone(),
+                ..c
+            }),
+            scan: settings.scan.map(|c| scan::Options {
+                datasets: root.clone(),
+                ..c
+            }),
+            datasets: root,
+            ..settings
+        })
+    })
+}
+
+/// Prints what a mirror read from or wrote to the bucket.
+fn print_transfer(loc: &remote::S3Location) -> impl FnMut(&str, &remote::Transfer) + '_ {
+    move |what, t| {
+        let (n, bytes) = match what {
+            "read" => (t.read, t.read_bytes),
+            _ => (t.written, t.written_bytes),
+        };
+        let deleted = if t.deleted > 0 {
+            format!(", {} replaced objects deleted", t.deleted)
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "{loc}: {what} {n} objects ({:.1} MB) in {:.1} s{deleted}",
+            bytes as f64 / 1e6,
+            t.seconds
+        );
+        for o in &t.orphans {
+            eprintln!("  orphan (no manifest names it; ignored): {o}");
+        }
     }
 }
 
@@ -747,8 +855,10 @@ fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
                 )?),
                 ..settings(config, datasets.clone())
             };
-            let run = orchestrate::sample_run(&world, &settings, &mut print_event)?;
-            if let Some(d) = run.last {
+            let run = on_plan(settings, Plan::Run, |settings| {
+                orchestrate::sample_run(&world, &settings, &mut print_event)
+            })?;
+            if let (Some(d), Location::Local(datasets)) = (run.last, Location::parse(&datasets)?) {
                 out!(
                     "\nreport: {}",
                     catalog::report_dir(&datasets, d)

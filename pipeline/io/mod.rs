@@ -10,3 +10,4 @@ pub mod parquet;
 pub mod partition;
 pub mod progress;
 pub mod registry;
+pub mod remote;
