@@ -251,6 +251,11 @@ struct ScanArgs {
     /// Only this image (repeatable)
     #[arg(long = "image", value_name = "NAME")]
     images: Vec<String>,
+    /// Scan with this shared `trivy server` (http://HOST:PORT) instead of starting one: one DB
+    /// and one layer cache for a fleet of scans. Its token comes from HUBAUDIT_TRIVY_TOKEN
+    /// (else TRIVY_TOKEN); no DB is downloaded or stored, and db_digest stays empty
+    #[arg(long, value_name = "URL", conflicts_with_all = ["trivy_cache", "db", "db_repository", "from_reports"])]
+    trivy_server: Option<String>,
     /// Scan only shard I of N (I from 0): the images whose reference NAMESPACE/NAME:TAG hashes
     /// to I, written as part I of each partition; join refuses the snapshot until all N parts
     /// are written. Without it, JOB_COMPLETION_INDEX and JOB_COMPLETIONS (a Kubernetes
@@ -725,6 +730,12 @@ fn scan_options(config: &Config, args: &ScanArgs) -> Result<scan::Options> {
         credentials: config::registry_credentials(|k| std::env::var(k).ok())?,
         full: args.full,
         client_memory_mib: c.client_memory_mib,
+        trivy_server: args.trivy_server.as_ref().map(|url| {
+            let token = std::env::var("HUBAUDIT_TRIVY_TOKEN")
+                .or_else(|_| std::env::var("TRIVY_TOKEN"))
+                .unwrap_or_default();
+            (url.clone(), token)
+        }),
         shard: match (&args.shard, &args.from_reports) {
             (Some(text), _) => Some(Shard::parse(text)?),
             (None, Some(_)) => None,

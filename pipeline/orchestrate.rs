@@ -433,6 +433,7 @@ mod tests {
             credentials: None,
             full: false,
             client_memory_mib: 0,
+            trivy_server: None,
             shard: None,
         });
         let world = World::load_or_embedded(None).unwrap();

@@ -340,3 +340,95 @@ fn the_cli_takes_the_shard_from_the_indexed_job_environment() {
             .exists()
     );
 }
+
+/// A `trivy server` this test starts, as deploy/trivy-server.yaml runs one for a fleet.
+struct SharedServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl SharedServer {
+    fn start(cache: &Path, token: &str) -> SharedServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(crate::util::trivy())
+            .args(["server", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--cache-dir")
+            .arg(cache)
+            .args([
+                "--cache-backend",
+                "memory",
+                "--skip-db-update",
+                "--token",
+                token,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        SharedServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for SharedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn shards_scan_with_one_shared_trivy_server_and_find_what_their_own_server_finds() {
+    let own = Workdir::new();
+    own.extract(SNAPSHOT, SNAPSHOT);
+    scan::run(&options(&own, None)).unwrap();
+
+    let shared = Workdir::new();
+    shared.extract(SNAPSHOT, SNAPSHOT);
+    let server = SharedServer::start(&shared.path().join("capture/trivy-cache"), "fleet-token");
+    let with_server = |i| scan::Options {
+        trivy_server: Some((server.url.clone(), "fleet-token".into())),
+        ..options(&shared, shard(i, 2))
+    };
+    let a = scan::run(&with_server(0)).unwrap();
+    let b = scan::run(&with_server(1)).unwrap();
+    assert_eq!(a.failed + b.failed, 0);
+    assert!(
+        a.db.is_none() && !a.db_stored,
+        "a shared server's DB is not stored"
+    );
+    assert_eq!(a.provenance.trivy_version, "0.76.0");
+    assert_eq!(
+        a.provenance.db_updated_at.as_deref(),
+        Some("2021-07-28T00:00:00Z"),
+        "the DB date comes from the server"
+    );
+    assert_eq!(
+        rows(&own.datasets(), &FINDINGS),
+        rows(&shared.datasets(), &FINDINGS)
+    );
+    let scans = hubaudit::tables::read_scans(&shared.datasets(), date(SNAPSHOT)).unwrap();
+    assert!(
+        scans.iter().all(|r| r.db_digest.is_none()),
+        "no digest of a DB this run never saw"
+    );
+
+    // a server that does not answer stops the run before any image, naming it (exit 2)
+    let dead = scan::Options {
+        trivy_server: Some(("http://127.0.0.1:9".into(), "t".into())),
+        retry_budget: std::time::Duration::from_secs(2),
+        ..options(&shared, None)
+    };
+    let err = scan::run(&dead).unwrap_err();
+    assert_eq!(err.exit_code(), hubaudit::error::exit::UPSTREAM, "{err}");
+    assert!(
+        err.to_string().contains("http://127.0.0.1:9/healthz"),
+        "{err}"
+    );
+}

@@ -176,6 +176,7 @@ pub fn scan_options(w: &Workdir, snapshot: &str) -> hubaudit::stages::scan::Opti
         credentials: None,
         full: false,
         client_memory_mib: 1024,
+        trivy_server: None,
         shard: None,
     }
 }

@@ -26,7 +26,8 @@ use crate::error::{Error, Result};
 pub struct TrivyServer {
     url: String,
     token: String,
-    child: Child,
+    /// The process this run started; None for a shared server ([`TrivyServer::connect`]).
+    child: Option<Child>,
     log: PathBuf,
     runtime: tokio::runtime::Runtime,
     http: reqwest::Client,
@@ -62,7 +63,7 @@ impl TrivyServer {
                     return Ok(TrivyServer {
                         url,
                         token,
-                        child,
+                        child: Some(child),
                         log,
                         runtime,
                         http,
@@ -78,6 +79,69 @@ impl TrivyServer {
             url: "trivy server".into(),
             reason: last,
         })
+    }
+
+    /// A shared `trivy server` another process runs (one DB and one layer cache for a fleet
+    /// of scans, e.g. the Deployment of `deploy/trivy-server.yaml`), after it answers
+    /// `/healthz` within `ready_within`. Its DB is its own: this run neither downloads nor
+    /// stores one.
+    pub fn connect(url: &str, token: &str, ready_within: Duration) -> Result<TrivyServer> {
+        let url = url.trim_end_matches('/').to_string();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(Error::Input(format!(
+                "--trivy-server {url}: not an http:// or https:// URL (e.g. http://trivy-server:4954)"
+            )));
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Input(format!("cannot start an async runtime: {e}")))?;
+        let http = reqwest::Client::builder()
+            .timeout(RPC_TIMEOUT)
+            .no_proxy()
+            .build()
+            .map_err(|e| Error::Input(format!("cannot build an HTTP client: {e}")))?;
+        let health = format!("{url}/healthz");
+        let start = Instant::now();
+        loop {
+            let answer = runtime.block_on(async {
+                http.get(&health)
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                    .await
+                    .map(|r| r.status())
+            });
+            match answer {
+                Ok(status) if status.is_success() => break,
+                _ if start.elapsed() < ready_within => std::thread::sleep(Duration::from_millis(200)),
+                Ok(status) => {
+                    return Err(Error::Upstream {
+                        url: health,
+                        reason: format!("the shared trivy server answered {status}; is it a trivy server?"),
+                    })
+                }
+                Err(e) => {
+                    return Err(Error::Upstream {
+                        url: health,
+                        reason: format!("the shared trivy server did not answer within {} s ({e}); is --trivy-server right and the server running?", ready_within.as_secs()),
+                    })
+                }
+            }
+        }
+        Ok(TrivyServer {
+            url,
+            token: token.to_string(),
+            child: None,
+            log: PathBuf::new(),
+            runtime,
+            http,
+        })
+    }
+
+    /// Whether this run started the server (false for a shared one).
+    pub fn is_own(&self) -> bool {
+        self.child.is_some()
     }
 
     /// `http://127.0.0.1:PORT`, for clients' `--server`.
@@ -183,13 +247,18 @@ impl TrivyServer {
 
     /// The end of the server's log, for error messages.
     pub fn log_excerpt(&self) -> String {
+        if self.child.is_none() {
+            return format!("(a shared server: see its own log at {})", self.url);
+        }
         log_excerpt(&self.log)
     }
 }
 
 impl Drop for TrivyServer {
     fn drop(&mut self) {
-        kill_group(&mut self.child);
+        if let Some(child) = &mut self.child {
+            kill_group(child);
+        }
     }
 }
 

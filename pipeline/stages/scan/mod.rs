@@ -102,6 +102,9 @@ pub struct Options {
     pub full: bool,
     /// `GOMEMLIMIT` of each Trivy client, in MiB (see `worker`).
     pub client_memory_mib: u64,
+    /// A shared `trivy server` (URL and token) to scan with instead of starting one: its DB is
+    /// its own, so none is downloaded or stored and `db_digest` stays empty.
+    pub trivy_server: Option<(String, String)>,
     /// Scan only the images this shard owns and write its part of each partition (see
     /// `io::partition::Shard`); None scans everything into whole partitions.
     pub shard: Option<Shard>,
@@ -277,20 +280,44 @@ pub fn run(opts: &Options) -> Result<Summary> {
     let registry = preflight(opts, &jobs)?;
 
     let run_dir = RunDir::create(root)?;
-    let (db, db_stored) = prepare_db(opts, registry.as_ref(), &run_dir.0)?;
-    let server = if jobs.is_empty() {
-        None
-    } else {
-        let started = TrivyServer::start(&opts.trivy, &run_dir.0, Duration::from_secs(60));
-        Some(started.map_err(|e| unusable_db(e, &opts.db, &db))?)
+    let (db, db_stored) = match &opts.trivy_server {
+        // the shared server's DB: only its UpdatedAt is known (from the server, below)
+        Some(_) => (
+            DbInfo {
+                digest: String::new(),
+                updated_at: None,
+                next_update: None,
+                bytes: 0,
+                artifact: None,
+            },
+            false,
+        ),
+        None => prepare_db(opts, registry.as_ref(), &run_dir.0)?,
     };
-    // the version of the Trivy that scans: the server's, else the binary's
-    let provenance = Provenance {
-        db_updated_at: db.updated_at.clone(),
-        ..match &server {
-            Some(s) => s.version()?,
-            None => trivy::provenance(&opts.trivy, &run_dir.0)?,
+    let server = match (&opts.trivy_server, jobs.is_empty()) {
+        (_, true) => None,
+        (Some((url, token)), false) => {
+            // a pod may start before the fleet's server is ready: wait up to the retry budget
+            let within = opts.retry_budget.min(Duration::from_secs(120));
+            Some(TrivyServer::connect(url, token, within)?)
         }
+        (None, false) => {
+            let started = TrivyServer::start(&opts.trivy, &run_dir.0, Duration::from_secs(60));
+            Some(started.map_err(|e| unusable_db(e, &opts.db, &db))?)
+        }
+    };
+    // the version of the Trivy that scans: the server's, else the binary's; the DB's date is
+    // this run's DB's, or what a shared server says of its own
+    let scanned_by = match &server {
+        Some(s) => s.version()?,
+        None => trivy::provenance(&opts.trivy, &run_dir.0)?,
+    };
+    let provenance = Provenance {
+        db_updated_at: match &opts.trivy_server {
+            Some(_) => scanned_by.db_updated_at.clone(),
+            None => db.updated_at.clone(),
+        },
+        ..scanned_by
     };
     let stream = raw::RawStream::new();
     let ctx = worker::Context {
@@ -327,7 +354,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         stream.finish(),
     )?;
     let mut summary = summarise(opts.snapshot, &rows, &findings_rows, provenance);
-    summary.db = Some(db);
+    summary.db = (!db.digest.is_empty()).then_some(db);
     summary.db_stored = db_stored;
     summary.shard = opts.shard;
     Ok(summary)

@@ -98,7 +98,8 @@ fn base_row(ctx: &Context, job: &Job, analysis: Analysis) -> ScanRow {
             .updated_at
             .as_deref()
             .and_then(crate::dates::parse_timestamp),
-        db_digest: Some(ctx.db.digest.clone()),
+        // empty for a shared server's DB, which this run never saw
+        db_digest: (!ctx.db.digest.is_empty()).then(|| ctx.db.digest.clone()),
         note: job.note.clone(),
         source: ctx.source.to_string(),
         ..ScanRow::default()
