@@ -355,6 +355,8 @@ pub fn scans_schema() -> SchemaRef {
         Field::new("layers_analysed", DataType::Int64, true),
         Field::new("note", DataType::Utf8, true),
         Field::new("source", DataType::Utf8, false),
+        Field::new("platform", DataType::Utf8, true),
+        Field::new("study_choice", DataType::Boolean, false),
     ]);
     Arc::new(Schema::new(fields))
 }
@@ -375,6 +377,8 @@ pub fn findings_schema() -> SchemaRef {
         Field::new("title", DataType::Utf8, true),
         Field::new("target", DataType::Utf8, false),
         Field::new("class", DataType::Utf8, true),
+        Field::new("platform", DataType::Utf8, true),
+        Field::new("study_choice", DataType::Boolean, false),
     ]))
 }
 

@@ -59,6 +59,10 @@ pub struct ScanConfig {
     pub db_repository: String,
     /// Memory limit (`GOMEMLIMIT`) of each Trivy client, in MiB.
     pub client_memory_mib: u64,
+    /// Tags of each repository: `latest` (the study's choice), `all`, or `N-newest`.
+    pub tags: String,
+    /// Platform images of each tag: `amd64` (the study's choice) or `all`.
+    pub platforms: String,
 }
 
 impl Default for ScanConfig {
@@ -74,6 +78,8 @@ impl Default for ScanConfig {
             registry: "docker.io".into(),
             db_repository: "mirror.gcr.io/aquasec/trivy-db:2".into(),
             client_memory_mib: 1024,
+            tags: "latest".into(),
+            platforms: "amd64".into(),
         }
     }
 }

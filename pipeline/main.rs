@@ -251,6 +251,16 @@ struct ScanArgs {
     /// Only this image (repeatable)
     #[arg(long = "image", value_name = "NAME")]
     images: Vec<String>,
+    /// Tags of each repository: latest (the study's choice: latest, else the most recently
+    /// updated), all, or N-newest (the N most recently updated, plus the study's choice). Rows
+    /// beyond the study's choice say study_choice = false and stay out of the marts [default:
+    /// latest, or scan.tags]
+    #[arg(long, value_name = "latest|all|N-newest")]
+    tags: Option<String>,
+    /// Platform images of each tag: amd64 (the study's choice: amd64, else the first) or all
+    /// (needs --registry) [default: amd64, or scan.platforms]
+    #[arg(long, value_name = "amd64|all")]
+    platforms: Option<String>,
     /// Scan with this shared `trivy server` (http://HOST:PORT) instead of starting one: one DB
     /// and one layer cache for a fleet of scans. Its token comes from HUBAUDIT_TRIVY_TOKEN
     /// (else TRIVY_TOKEN); no DB is downloaded or stored, and db_digest stays empty
@@ -730,6 +740,8 @@ fn scan_options(config: &Config, args: &ScanArgs) -> Result<scan::Options> {
         credentials: config::registry_credentials(|k| std::env::var(k).ok())?,
         full: args.full,
         client_memory_mib: c.client_memory_mib,
+        tags: scan::TagScope::parse(args.tags.as_deref().unwrap_or(&c.tags))?,
+        platforms: scan::PlatformScope::parse(args.platforms.as_deref().unwrap_or(&c.platforms))?,
         trivy_server: args.trivy_server.as_ref().map(|url| {
             let token = std::env::var("HUBAUDIT_TRIVY_TOKEN")
                 .or_else(|_| std::env::var("TRIVY_TOKEN"))

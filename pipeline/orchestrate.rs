@@ -433,6 +433,8 @@ mod tests {
             credentials: None,
             full: false,
             client_memory_mib: 0,
+            tags: Default::default(),
+            platforms: Default::default(),
             trivy_server: None,
             shard: None,
         });

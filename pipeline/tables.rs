@@ -425,6 +425,11 @@ pub struct ScanRow {
     pub layers_analysed: Option<i64>,
     pub note: Option<String>,
     pub source: String,
+    /// `os/architecture[/variant]` of the image scanned (None when nothing was chosen).
+    pub platform: Option<String>,
+    /// The row is beyond the study's method (another tag from `--tags`, another platform
+    /// from `--platforms`): stored as `study_choice = false`, and left out of the marts.
+    pub beyond_study: bool,
 }
 
 /// Scan rows as a batch with the catalog's schema.
@@ -474,6 +479,11 @@ pub fn scans_batch(rows: &[ScanRow]) -> Result<RecordBatch> {
         ),
         ("note", s(|r| r.note.as_deref())),
         ("source", s(|r| Some(r.source.as_str()))),
+        ("platform", s(|r| r.platform.as_deref())),
+        (
+            "study_choice",
+            pq::bools(rows.iter().map(|r| !r.beyond_study)),
+        ),
     ]);
     pq::named(catalog::scans_schema(), cols)
 }
@@ -548,6 +558,14 @@ pub fn findings_batch(rows: &[(ScanRow, Vec<Finding>)]) -> Result<RecordBatch> {
                 "class",
                 pq::strings(flat.iter().map(|(_, f)| f.class.as_deref())),
             ),
+            (
+                "platform",
+                pq::strings(flat.iter().map(|(r, _)| r.platform.as_deref())),
+            ),
+            (
+                "study_choice",
+                pq::bools(flat.iter().map(|(r, _)| !r.beyond_study)),
+            ),
         ],
     )
 }
@@ -609,6 +627,8 @@ pub fn scans_from(batch: &RecordBatch, context: &str) -> Result<Vec<ScanRow>> {
         .collect::<Result<_>>()?;
     let duration = c.ints("duration_ms")?;
     let db = c.timestamps("db_updated_at")?;
+    let platform = s("platform")?;
+    let study = c.bools("study_choice")?;
     let six = |cols: &Vec<Vec<Option<i64>>>, i: usize| -> Option<[i64; 6]> {
         cols[0][i].map(|_| std::array::from_fn(|k| cols[k][i].unwrap_or_default()))
     };
@@ -638,6 +658,8 @@ pub fn scans_from(batch: &RecordBatch, context: &str) -> Result<Vec<ScanRow>> {
             layers_analysed: layers[i],
             note: note[i].clone(),
             source: source[i].clone().unwrap_or_default(),
+            platform: platform[i].clone(),
+            beyond_study: !study[i],
         })
         .collect())
 }

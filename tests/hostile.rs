@@ -920,6 +920,8 @@ fn the_scan_plan_refuses_bad_names_tags_and_digests_before_any_path_reference_or
             credentials: None,
             full: false,
             client_memory_mib: 256,
+            tags: Default::default(),
+            platforms: Default::default(),
             trivy_server: None,
             shard: None,
         })

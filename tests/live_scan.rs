@@ -475,3 +475,41 @@ fn rate_limits_are_waited_out_then_give_up_as_a_failed_row() {
         "the first was scanned after paced retries; the second became a failed row naming its attempts and waits, within the 25 s budget",
     );
 }
+
+#[test]
+fn every_platform_of_the_chosen_tag_is_pulled_by_its_own_digest_beside_the_study_row() {
+    let live = live(false);
+    let s = scan::run(&scan::Options {
+        platforms: scan::PlatformScope::All,
+        images: vec!["alpine".into(), "nginx".into(), "busybox".into()],
+        ..live.options()
+    })
+    .unwrap();
+    assert_eq!(s.failed + s.timed_out, 0);
+    let tags = tables::read_tags(&live.w.datasets(), date(DAY)).unwrap();
+    let scans = tables::read_scans(&live.w.datasets(), date(DAY)).unwrap();
+    for name in ["alpine", "nginx", "busybox"] {
+        let rows: Vec<&ScanRow> = scans.iter().filter(|r| r.name == name).collect();
+        let chosen = rows.iter().find(|r| !r.beyond_study).expect("a study row");
+        let want: BTreeSet<Option<String>> = tags
+            .iter()
+            .filter(|t| t.repository == name && Some(&t.tag) == chosen.tag.as_ref())
+            .map(|t| t.digest.clone())
+            .collect();
+        let got: BTreeSet<Option<String>> = rows.iter().map(|r| r.digest.clone()).collect();
+        assert_eq!(got, want, "{name}: one row per platform image, by digest");
+        assert!(want.len() >= 2, "{name}: the sample pushes amd64 and arm64");
+        assert_eq!(rows.iter().filter(|r| !r.beyond_study).count(), 1, "{name}");
+        assert_eq!(chosen.platform.as_deref(), Some("linux/amd64"), "{name}");
+        assert!(
+            rows.iter()
+                .any(|r| r.beyond_study
+                    && r.platform.as_deref().is_some_and(|p| p.contains("arm64"))),
+            "{name}: the arm64 image is a row of its own"
+        );
+        assert!(
+            rows.iter().all(|r| r.status == tables::ScanStatus::Ok),
+            "{name}"
+        );
+    }
+}

@@ -432,3 +432,68 @@ fn shards_scan_with_one_shared_trivy_server_and_find_what_their_own_server_finds
         "{err}"
     );
 }
+
+#[test]
+fn every_tag_is_scanned_beside_the_study_row_and_the_marts_keep_the_study_method() {
+    let study = Workdir::new();
+    study.extract(SNAPSHOT, SNAPSHOT);
+    scan::run(&options(&study, None)).unwrap();
+    join::run(&join_options(&study)).unwrap();
+
+    let wide = Workdir::new();
+    wide.extract(SNAPSHOT, SNAPSHOT);
+    let s = scan::run(&scan::Options {
+        tags: scan::TagScope::All,
+        ..options(&wide, None)
+    })
+    .unwrap();
+    let tags = hubaudit::tables::read_tags(&wide.datasets(), date(SNAPSHOT)).unwrap();
+    let distinct: std::collections::BTreeSet<(String, String)> = tags
+        .iter()
+        .filter(|t| IMAGES_SCANNED.contains(&t.repository.as_str()))
+        .map(|t| (t.repository.clone(), t.tag.clone()))
+        .collect();
+    assert_eq!(s.images, distinct.len(), "one row per tag");
+    assert!(
+        s.images > IMAGES_SCANNED.len(),
+        "the sample images have several tags"
+    );
+
+    let read = |w: &Workdir| {
+        let mut rows = hubaudit::tables::read_scans(&w.datasets(), date(SNAPSHOT)).unwrap();
+        for r in &mut rows {
+            r.duration_ms = None;
+            r.layers_analysed = None;
+        }
+        rows
+    };
+    let wide_rows = read(&wide);
+    for name in IMAGES_SCANNED {
+        let of = |rows: &[hubaudit::tables::ScanRow]| {
+            rows.iter()
+                .filter(|r| r.name == name && !r.beyond_study)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(of(&wide_rows), of(&read(&study)), "{name}: the study's row");
+        assert_eq!(of(&wide_rows).len(), 1, "{name}: one study row");
+    }
+    join::run(&join_options(&wide)).unwrap();
+    for ds in [&IMAGES, &catalog::FINDINGS_MART] {
+        assert_eq!(
+            rows(&study.datasets(), ds),
+            rows(&wide.datasets(), ds),
+            "{}: the marts keep the study's method",
+            ds.id
+        );
+    }
+    // findings of the other tags stay in the staged table
+    assert!(rows(&wide.datasets(), &FINDINGS).len() > rows(&study.datasets(), &FINDINGS).len());
+
+    let err = scan::run(&scan::Options {
+        platforms: scan::PlatformScope::All,
+        ..options(&wide, None)
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("--platforms all needs"), "{err}");
+}

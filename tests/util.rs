@@ -176,6 +176,8 @@ pub fn scan_options(w: &Workdir, snapshot: &str) -> hubaudit::stages::scan::Opti
         credentials: None,
         full: false,
         client_memory_mib: 1024,
+        tags: Default::default(),
+        platforms: Default::default(),
         trivy_server: None,
         shard: None,
     }

@@ -62,6 +62,18 @@ pub struct Inputs {
     pub previous_images: Option<NaiveDate>,
 }
 
+/// The rows of the study's method (`study_choice`): other tags and platforms a scan stored
+/// (`--tags`, `--platforms`) stay in the staged tables. Partitions written before the column
+/// existed hold only the study's rows.
+fn study_rows(mut lf: LazyFrame) -> Result<LazyFrame> {
+    let schema = lf.collect_schema().map_err(|e| Error::data("scans", e))?;
+    Ok(if schema.contains("study_choice") {
+        lf.filter(col("study_choice"))
+    } else {
+        lf
+    })
+}
+
 /// Runs the stage.
 pub fn run(opts: &Options) -> Result<Summary> {
     let root = &opts.datasets;
@@ -90,7 +102,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         .transpose()?;
     let scans = inputs
         .scans
-        .map(|s| frame::scan(root, &SCANS, s))
+        .map(|s| frame::scan(root, &SCANS, s).and_then(study_rows))
         .transpose()?;
     let carried = inputs
         .previous_images
@@ -134,7 +146,11 @@ pub fn run(opts: &Options) -> Result<Summary> {
 
     let findings = inputs
         .scans
-        .map(|s| frame::scan(root, &FINDINGS, s).map(|f| (s, f)))
+        .map(|s| {
+            frame::scan(root, &FINDINGS, s)
+                .and_then(study_rows)
+                .map(|f| (s, f))
+        })
         .transpose()?;
     let pull_dates: Vec<NaiveDate> = catalog::snapshots(root, &PULL_COUNTS)?
         .into_iter()

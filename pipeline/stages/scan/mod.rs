@@ -102,6 +102,10 @@ pub struct Options {
     pub full: bool,
     /// `GOMEMLIMIT` of each Trivy client, in MiB (see `worker`).
     pub client_memory_mib: u64,
+    /// Which tags of each repository (default: the study's one).
+    pub tags: TagScope,
+    /// Which platform images of each tag (default: amd64, else the first).
+    pub platforms: PlatformScope,
     /// A shared `trivy server` (URL and token) to scan with instead of starting one: its DB is
     /// its own, so none is downloaded or stored and `db_digest` stays empty.
     pub trivy_server: Option<(String, String)>,
@@ -171,6 +175,155 @@ pub fn choose_tag(tags: &[TagRow]) -> Option<(String, String, Option<String>)> {
     ))
 }
 
+/// Which tags of a repository a run scans (`--tags`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TagScope {
+    /// The study's choice: `latest`, else the most recently updated tag.
+    #[default]
+    Latest,
+    /// The N most recently updated tags, and the study's choice when it is not among them.
+    Newest(usize),
+    /// Every tag.
+    All,
+}
+
+impl TagScope {
+    /// `latest`, `all` or `N-newest`.
+    pub fn parse(text: &str) -> Result<TagScope> {
+        match text {
+            "latest" => Ok(TagScope::Latest),
+            "all" => Ok(TagScope::All),
+            _ => text
+                .strip_suffix("-newest")
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| *n > 0)
+                .map(TagScope::Newest)
+                .ok_or_else(|| {
+                    Error::Input(format!(
+                        "--tags {text:?}: write latest (the study's choice), all, or N-newest with N >= 1 (e.g. 3-newest)"
+                    ))
+                }),
+        }
+    }
+}
+
+/// Which platform images of a tag a run scans (`--platforms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlatformScope {
+    /// The study's choice: the amd64 image, else the tag's first.
+    #[default]
+    Amd64,
+    /// Every platform image of the tag.
+    All,
+}
+
+impl PlatformScope {
+    /// `amd64` or `all`.
+    pub fn parse(text: &str) -> Result<PlatformScope> {
+        match text {
+            "amd64" => Ok(PlatformScope::Amd64),
+            "all" => Ok(PlatformScope::All),
+            _ => Err(Error::Input(format!(
+                "--platforms {text:?}: write amd64 (the study's choice: amd64, else the first platform) or all"
+            ))),
+        }
+    }
+}
+
+/// One image a run scans of a repository: a tag, a platform image of it, and whether it is
+/// the study's choice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pick {
+    pub tag: String,
+    pub reason: String,
+    pub digest: Option<String>,
+    /// `os/architecture[/variant]`.
+    pub platform: Option<String>,
+    /// Not the study's choice (another tag or platform).
+    pub beyond_study: bool,
+}
+
+/// The images of a repository within `tags` × `platforms`, the study's choice first (the
+/// only one with the defaults); other tags by most recent update, then name.
+pub fn picks(tags: &[TagRow], scope: TagScope, platforms: PlatformScope) -> Vec<Pick> {
+    let Some((chosen, chosen_reason, _)) = choose_tag(tags) else {
+        return Vec::new();
+    };
+    let mut names: Vec<(&str, Option<chrono::DateTime<chrono::Utc>>)> = Vec::new();
+    for t in tags {
+        match names.iter_mut().find(|(n, _)| *n == t.tag) {
+            Some((_, when)) => *when = (*when).max(t.last_updated),
+            None => names.push((&t.tag, t.last_updated)),
+        }
+    }
+    names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let mut chosen_tags: Vec<&str> = vec![&chosen];
+    let others: Vec<&str> = match scope {
+        TagScope::Latest => Vec::new(),
+        TagScope::Newest(n) => names.iter().take(n).map(|(t, _)| *t).collect(),
+        TagScope::All => names.iter().map(|(t, _)| *t).collect(),
+    };
+    for t in others {
+        if !chosen_tags.contains(&t) {
+            chosen_tags.push(t);
+        }
+    }
+    let mut out = Vec::new();
+    for tag in chosen_tags {
+        let rows: Vec<&TagRow> = tags.iter().filter(|t| t.tag == tag).collect();
+        let study_row = rows
+            .iter()
+            .find(|t| t.architecture.as_deref() == Some("amd64"))
+            .or(rows.first())
+            .copied();
+        let reason = if tag == chosen {
+            chosen_reason.clone()
+        } else {
+            match scope {
+                TagScope::Newest(n) => {
+                    format!("--tags {n}-newest: one of the {n} most recently updated tags")
+                }
+                _ => "--tags all".to_string(),
+            }
+        };
+        let selected: Vec<&TagRow> = match platforms {
+            PlatformScope::Amd64 => study_row.into_iter().collect(),
+            PlatformScope::All => {
+                let mut seen: Vec<&Option<String>> = Vec::new();
+                let mut v = Vec::new();
+                // the study's platform first, then the others as the tag lists them
+                for r in study_row.into_iter().chain(rows.iter().copied()) {
+                    if !seen.contains(&&r.digest) {
+                        seen.push(&r.digest);
+                        v.push(r);
+                    }
+                }
+                v
+            }
+        };
+        for row in selected {
+            let is_study_row = study_row.is_some_and(|s| std::ptr::eq(s, row));
+            out.push(Pick {
+                tag: tag.to_string(),
+                reason: reason.clone(),
+                digest: row.digest.clone(),
+                platform: platform_of(row),
+                beyond_study: !(tag == chosen && is_study_row),
+            });
+        }
+    }
+    out
+}
+
+/// `os/architecture[/variant]` of a tag row, None when it names no platform.
+fn platform_of(row: &TagRow) -> Option<String> {
+    let parts: Vec<&str> = [&row.os, &row.architecture, &row.variant]
+        .into_iter()
+        .filter_map(|p| p.as_deref().filter(|s| !s.is_empty()))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
 /// The release key of an OS name in the EOL table: Debian and CentOS by major version,
 /// Alpine by major.minor, Ubuntu as written.
 pub fn release_key(family: &str, name: &str) -> String {
@@ -217,6 +370,8 @@ struct Job {
     tag: String,
     tag_reason: String,
     digest: Option<String>,
+    platform: Option<String>,
+    beyond_study: bool,
     target: Target,
     note: Option<String>,
 }
@@ -272,6 +427,11 @@ pub fn run(opts: &Options) -> Result<Summary> {
         .iter()
         .filter(|r| opts.images.is_empty() || opts.images.contains(&r.name))
         .collect();
+    if opts.platforms == PlatformScope::All && matches!(opts.images_from, ImageSource::Archive(_)) {
+        return Err(Error::Input(
+            "--platforms all needs images from a registry (--registry): an archive DIR/NAME/TAG.tar holds one platform".into(),
+        ));
+    }
     let (mut rows, mut jobs) = plan(opts, &selected, &tags_by_repo, &source);
     if let Some(shard) = opts.shard {
         rows.retain(|r| shard.owns(&reference(&opts.namespace, &r.name, r.tag.as_deref())));
@@ -342,8 +502,17 @@ pub fn run(opts: &Options) -> Result<Summary> {
         findings_rows.push((o.row.clone(), o.findings));
         rows.push(o.row);
     }
-    rows.sort_by(|a, b| a.name.cmp(&b.name));
-    findings_rows.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    // the study's row of each repository first, then other tags and platforms
+    let key = |r: &ScanRow| {
+        (
+            r.name.clone(),
+            r.beyond_study,
+            r.tag.clone(),
+            r.platform.clone(),
+        )
+    };
+    rows.sort_by_key(key);
+    findings_rows.sort_by_key(|(r, _)| key(r));
     write_outputs(
         root,
         opts.snapshot,
@@ -375,79 +544,101 @@ fn plan(
             .get(&repo.name)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let unscannable = |tag: Option<String>, reason: String, error: &str| ScanRow {
-            name: repo.name.clone(),
-            tag,
-            tag_reason: reason,
-            analysis: Analysis::None,
-            status: ScanStatus::NoTag,
-            error: Some(error.into()),
-            source: source.to_string(),
-            ..ScanRow::default()
-        };
-        let Some((tag, reason, digest)) = choose_tag(tags) else {
-            rows.push(unscannable(
-                None,
-                "no tags".into(),
-                "the repository has no tags to scan",
-            ));
-            continue;
-        };
-        // The staged tables may come from older runs or backfill: the name, tag and digest
-        // become a path, a reference and an argv below, so one outside the grammar (`..`, a
-        // `/` in a tag, a leading `-`) is a failed row naming it, never a job.
-        let checked = crate::names::repository(&repo.name)
-            .and_then(|()| crate::names::tag(&tag))
-            .and_then(|()| digest.as_deref().map_or(Ok(()), crate::names::digest));
-        if let Err(refused) = checked {
-            let mut row = unscannable(Some(tag), reason, &format!("not scanned: {refused}"));
-            row.status = ScanStatus::Failed;
-            rows.push(row);
+        let picks = picks(tags, opts.tags, opts.platforms);
+        if picks.is_empty() {
+            rows.push(ScanRow {
+                name: repo.name.clone(),
+                tag_reason: "no tags".into(),
+                analysis: Analysis::None,
+                status: ScanStatus::NoTag,
+                error: Some("the repository has no tags to scan".into()),
+                source: source.to_string(),
+                ..ScanRow::default()
+            });
             continue;
         }
-        let inventory = digest
-            .as_deref()
-            .map(|d| catalog::inventory_path(&opts.datasets, d))
-            .filter(|p| !opts.full && p.exists());
-        // a note beside an archive describes the image (the sample world's stand-ins), so it
-        // travels with the image however it is scanned
-        let archive = match &opts.images_from {
-            ImageSource::Archive(dir) => Some(dir.join(&repo.name).join(format!("{tag}.tar"))),
-            ImageSource::Registry(_) => None,
-        };
-        let note = archive
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p.with_extension("note")).ok());
-        let target = match (inventory, archive, &opts.images_from, &digest) {
-            (Some(inv), _, _, _) => Target::Inventory(inv),
-            (None, Some(path), _, _) => {
-                let base = archive_base_layer(&path);
-                Target::Archive { path, base }
+        for pick in picks {
+            match plan_pick(opts, &repo.name, pick, source) {
+                Ok(job) => jobs.push(job),
+                Err(row) => rows.push(*row),
             }
-            (None, None, ImageSource::Registry(host), Some(d)) => {
-                Target::Registry(format!("{host}/{}/{}@{d}", opts.namespace, repo.name))
-            }
-            (None, None, _, _) => {
-                let mut row = unscannable(
-                    Some(tag.clone()),
-                    reason,
-                    "the snapshot lists no digest for this tag; live scans pull by digest only, never a moving tag",
-                );
-                row.status = ScanStatus::Failed;
-                rows.push(row);
-                continue;
-            }
-        };
-        jobs.push(Job {
-            name: repo.name.clone(),
-            tag,
-            tag_reason: reason,
-            digest,
-            target,
-            note,
-        });
+        }
     }
     (rows, jobs)
+}
+
+/// The job that scans one pick of repository `name`, or the failed row saying why it cannot
+/// be scanned (a name, tag or digest outside Docker's reference grammar; a registry scan
+/// without a digest to pin).
+fn plan_pick(
+    opts: &Options,
+    name: &str,
+    pick: Pick,
+    source: &str,
+) -> std::result::Result<Job, Box<ScanRow>> {
+    let failed = |pick: Pick, error: String| {
+        Box::new(ScanRow {
+            name: name.to_string(),
+            tag: Some(pick.tag),
+            tag_reason: pick.reason,
+            analysis: Analysis::None,
+            status: ScanStatus::Failed,
+            error: Some(error),
+            source: source.to_string(),
+            platform: pick.platform,
+            beyond_study: pick.beyond_study,
+            ..ScanRow::default()
+        })
+    };
+    // The staged tables may come from older runs or backfill: the name, tag and digest
+    // become a path, a reference and an argv below, so one outside the grammar (`..`, a
+    // `/` in a tag, a leading `-`) is a failed row naming it, never a job.
+    let checked = crate::names::repository(name)
+        .and_then(|()| crate::names::tag(&pick.tag))
+        .and_then(|()| pick.digest.as_deref().map_or(Ok(()), crate::names::digest));
+    if let Err(refused) = checked {
+        return Err(failed(pick, format!("not scanned: {refused}")));
+    }
+    let inventory = pick
+        .digest
+        .as_deref()
+        .map(|d| catalog::inventory_path(&opts.datasets, d))
+        .filter(|p| !opts.full && p.exists());
+    // a note beside an archive describes the image (the sample world's stand-ins), so it
+    // travels with the image however it is scanned
+    let archive = match &opts.images_from {
+        ImageSource::Archive(dir) => Some(dir.join(name).join(format!("{}.tar", pick.tag))),
+        ImageSource::Registry(_) => None,
+    };
+    let note = archive
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p.with_extension("note")).ok());
+    let target = match (inventory, archive, &opts.images_from, &pick.digest) {
+        (Some(inv), _, _, _) => Target::Inventory(inv),
+        (None, Some(path), _, _) => {
+            let base = archive_base_layer(&path);
+            Target::Archive { path, base }
+        }
+        (None, None, ImageSource::Registry(host), Some(d)) => {
+            Target::Registry(format!("{host}/{}/{name}@{d}", opts.namespace))
+        }
+        (None, None, _, _) => {
+            return Err(failed(
+                pick,
+                "the snapshot lists no digest for this tag; live scans pull by digest only, never a moving tag".into(),
+            ))
+        }
+    };
+    Ok(Job {
+        name: name.to_string(),
+        tag: pick.tag,
+        tag_reason: pick.reason,
+        digest: pick.digest,
+        platform: pick.platform,
+        beyond_study: pick.beyond_study,
+        target,
+        note,
+    })
 }
 
 /// The DiffID of a docker-save archive's first layer (its `manifest.json` names the layer
@@ -909,6 +1100,85 @@ mod tests {
             captured_at: Utc::now(),
             carried_forward: false,
         }
+    }
+
+    /// Three tags, two platforms each: `latest` is the oldest update, `2.0` the newest.
+    fn three_tags() -> Vec<TagRow> {
+        vec![
+            tag("latest", "arm64", "sha256:la", "2021-08-01T00:00:00Z"),
+            tag("latest", "amd64", "sha256:lx", "2021-08-01T00:00:00Z"),
+            tag("1.0", "amd64", "sha256:1x", "2021-08-05T00:00:00Z"),
+            tag("1.0", "arm64", "sha256:1a", "2021-08-05T00:00:00Z"),
+            tag("2.0", "amd64", "sha256:2x", "2021-08-09T00:00:00Z"),
+            tag("2.0", "arm64", "sha256:2a", "2021-08-09T00:00:00Z"),
+        ]
+    }
+
+    fn summary(picks: &[Pick]) -> Vec<(String, String, bool)> {
+        picks
+            .iter()
+            .map(|p| (p.tag.clone(), p.digest.clone().unwrap(), p.beyond_study))
+            .collect()
+    }
+
+    #[test]
+    fn the_defaults_pick_exactly_the_study_choice() {
+        let tags = three_tags();
+        let picks = picks(&tags, TagScope::Latest, PlatformScope::Amd64);
+        let (t, reason, d) = choose_tag(&tags).unwrap();
+        assert_eq!(summary(&picks), [(t, d.unwrap(), false)]);
+        assert_eq!(picks[0].reason, reason);
+        assert_eq!(picks[0].platform.as_deref(), Some("linux/amd64"));
+    }
+
+    #[test]
+    fn more_tags_and_platforms_keep_one_study_row_first() {
+        let tags = three_tags();
+        let s = |scope, platforms| summary(&picks(&tags, scope, platforms));
+        let own = |t: &str, d: &str, b| (t.to_string(), d.to_string(), b);
+        // the newest tag is 2.0; latest (the study's) is kept first though it is older
+        assert_eq!(
+            s(TagScope::Newest(1), PlatformScope::Amd64),
+            [
+                own("latest", "sha256:lx", false),
+                own("2.0", "sha256:2x", true)
+            ]
+        );
+        assert_eq!(
+            s(TagScope::All, PlatformScope::Amd64),
+            [
+                own("latest", "sha256:lx", false),
+                own("2.0", "sha256:2x", true),
+                own("1.0", "sha256:1x", true)
+            ]
+        );
+        let all = s(TagScope::All, PlatformScope::All);
+        assert_eq!(all.len(), 6);
+        assert_eq!(all.iter().filter(|p| !p.2).count(), 1);
+        assert_eq!(all[0], own("latest", "sha256:lx", false));
+        assert_eq!(all[1], own("latest", "sha256:la", true));
+        let p = picks(&tags, TagScope::Newest(2), PlatformScope::Amd64);
+        assert!(
+            p[1].reason.contains("2 most recently updated"),
+            "{}",
+            p[1].reason
+        );
+    }
+
+    #[test]
+    fn scope_words_parse_with_their_errors() {
+        assert_eq!(TagScope::parse("latest").unwrap(), TagScope::Latest);
+        assert_eq!(TagScope::parse("all").unwrap(), TagScope::All);
+        assert_eq!(TagScope::parse("3-newest").unwrap(), TagScope::Newest(3));
+        for bad in ["0-newest", "newest", "3", "Latest"] {
+            let e = TagScope::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("--tags") && e.contains("N-newest"), "{bad}: {e}");
+        }
+        assert_eq!(PlatformScope::parse("all").unwrap(), PlatformScope::All);
+        assert!(PlatformScope::parse("arm64")
+            .unwrap_err()
+            .to_string()
+            .contains("--platforms"));
     }
 
     #[test]

@@ -93,15 +93,18 @@ fn base_row(ctx: &Context, job: &Job, analysis: Analysis) -> ScanRow {
         image_ref: Some(image_ref),
         analysis,
         trivy_version: Some(ctx.provenance.trivy_version.clone()),
+        // the run's DB's date, or what a shared server says of its own
         db_updated_at: ctx
-            .db
-            .updated_at
+            .provenance
+            .db_updated_at
             .as_deref()
             .and_then(crate::dates::parse_timestamp),
         // empty for a shared server's DB, which this run never saw
         db_digest: (!ctx.db.digest.is_empty()).then(|| ctx.db.digest.clone()),
         note: job.note.clone(),
         source: ctx.source.to_string(),
+        platform: job.platform.clone(),
+        beyond_study: job.beyond_study,
         ..ScanRow::default()
     }
 }
