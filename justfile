@@ -66,6 +66,22 @@ registry-tools:
     fi
     docker-registry --version
 
+# kubectl for the offline check of deploy/ (Debian's kubernetes-client when none is installed;
+# apt needs root, as in CI)
+deploy-tools:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! command -v kubectl >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
+    fi
+    kubectl version --client 2>/dev/null | head -1
+
+# Check the Kubernetes manifests in deploy/ offline: kubectl decodes every object, then
+# references, the Indexed Job's shard count, RBAC and every hubaudit flag they use are checked
+deploy-check: build deploy-tools
+    tests/deploy/validate.sh
+
 # Python venv with a loopback S3 server (moto) and pyarrow for the object-storage test
 # (tests/python/s3-requirements.txt)
 s3-tools:
@@ -81,8 +97,9 @@ s3-tools:
 
 # Everything CI runs: formatting, lints, Rust tests (real Trivy, replay Hub, a real registry),
 # then the whole pipeline on the sample world checked by DuckDB/pyarrow, the sharded pipeline
-# on a loopback S3 API read back by pyarrow, the notebooks and headless Chromium
-test: build tools notebook-tools browser-tools registry-tools s3-tools
+# on a loopback S3 API read back by pyarrow, the deploy/ manifests offline, the notebooks and
+# headless Chromium
+test: build tools notebook-tools browser-tools registry-tools s3-tools deploy-tools
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
     mkdir -p target && : > target/test-skips.txt && : > target/reliability.jsonl
@@ -95,6 +112,7 @@ test: build tools notebook-tools browser-tools registry-tools s3-tools
     .tools/nbvenv/bin/python tests/python/test_hive_read.py --datasets target/test-world --require-marts
     .tools/nbvenv/bin/python notebooks/run.py --datasets target/test-world
     .tools/s3venv/bin/python tests/python/test_s3.py --hubaudit {{bin}}
+    tests/deploy/validate.sh
     node tests/browser/check.mjs --report target/test-world/4_report/2021-08-24/index.html \
         --screenshot target/test-artifacts/report-2021-08-24.png --banner \
         --tables summary,deprecated,comparison,vulnerable,downloads,eol,stale,study-comparison \
@@ -146,10 +164,17 @@ bench-tools:
 bench-marts *flags: build-release bench-tools
     .tools/benchvenv/bin/python bench/join_bench.py --hubaudit {{rbin}} --sizes 1000,3000,10000 --rounds 3 --ingest {{flags}}
 
+# Scale-out benchmark (issue 11): one scan process against two shard processes over the same
+# sample images (one Trivy worker each, then default workers), and the whole sample run into a
+# local folder against s3:// on a loopback S3 server; medians (bench/scale_bench.py)
+bench-scale *flags: build-release tools s3-tools
+    .tools/s3venv/bin/python bench/scale_bench.py --hubaudit {{rbin}} --rounds 3 {{flags}}
+
 # Benchmarks: backfill a year of daily and weekly dates from generated docker-library-sized
 # histories (thousands of commits), the scan stage against plain `trivy image` loops on one
-# sample date (bench/scan_bench.py), then the marts benchmark (bench-marts); prints ratios
-bench: build-release tools bench-tools
+# sample date (bench/scan_bench.py), then sharding and object storage (bench-scale) and the marts
+# benchmark (bench-marts); prints ratios
+bench: build-release tools bench-tools s3-tools
     #!/usr/bin/env bash
     set -euo pipefail
     out=target/bench; rm -rf "$out/datasets-daily" "$out/datasets-weekly" "$out/scan"
@@ -169,6 +194,7 @@ bench: build-release tools bench-tools
     print(f"backfill 53 weekly dates: {weekly:.1f} s ({weekly / 53 * 1000:.0f} ms per date); daily/weekly = {daily / weekly:.2f}")
     PY
     python3 bench/scan_bench.py --hubaudit {{rbin}} --rounds 3
+    just bench-scale
     just bench-marts
 
 # Live run for today against the real Docker Hub and registry (release build; tokens from the environment)

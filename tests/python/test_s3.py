@@ -16,16 +16,15 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-import boto3
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
+
+from loopback import clean_env, free_port, start_moto, stop, wait_http
 
 SNAPSHOT = "2021-08-24"
 BUCKET = "hubaudit-test"
@@ -37,26 +36,6 @@ PARQUET = [
     "3_marts/rejects",
 ]
 RAW = ["1_raw/hub", "1_raw/scan", "1_raw/pull_counts"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url, proc, what):
-    for _ in range(200):
-        if proc.poll() is not None:
-            sys.exit(f"{what} exited with {proc.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return
-        except Exception:
-            time.sleep(0.1)
-    sys.exit(f"{what} did not answer at {url}")
 
 
 def run(cmd, env, expect=0):
@@ -82,20 +61,9 @@ def main():
     work = tempfile.mkdtemp(prefix="hubaudit-s3-test-")
     procs = []
     try:
-        port = free_port()
-        endpoint = f"http://127.0.0.1:{port}"
-        moto = subprocess.Popen(
-            [os.path.join(os.path.dirname(sys.executable), "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        moto, endpoint, aws = start_moto(BUCKET)
         procs.append(moto)
-        wait_http(endpoint, moto, "moto_server")
-        creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                 "AWS_REGION": "us-east-1"}
-        boto3.client("s3", endpoint_url=endpoint, **{
-            "aws_access_key_id": "testing", "aws_secret_access_key": "testing",
-            "region_name": "us-east-1"}).create_bucket(Bucket=BUCKET)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "HUBAUDIT_DATASETS"}
-        env.update(creds, AWS_ENDPOINT_URL=endpoint)
+        env = dict(clean_env(), **aws)
 
         capture = os.path.join(work, "capture")
         run([hubaudit, "sample", "build", "--out", capture], env)
@@ -208,12 +176,7 @@ def main():
               f"(pyarrow S3 hive read), {manifests} manifests checked against their objects, incomplete "
               f"shard refused, orphan ignored and listed")
     finally:
-        for p in procs:
-            p.terminate()
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
         shutil.rmtree(work, ignore_errors=True)
 
 
