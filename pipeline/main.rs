@@ -86,7 +86,7 @@ enum Command {
     /// source "backfill" (images whose docs folder was already deleted included, read from the
     /// last commit that had them), then joins the marts for the date.
     Backfill {
-        /// Dataset root folder [default: datasets]
+        /// Dataset root: a folder, file://DIR or s3://BUCKET/PREFIX [default: datasets]
         #[arg(long, value_name = "DIR")]
         datasets: Option<PathBuf>,
         /// Clone of github.com/docker-library/docs
@@ -111,13 +111,13 @@ enum Command {
     /// sha256 and row count. Exits 3 when anything is damaged (re-run the stage that writes
     /// it, for that snapshot), 0 otherwise. Unfinished writes under DATASETS/.tmp are listed.
     Verify {
-        /// Dataset root folder [default: datasets]
+        /// Dataset root: a folder, file://DIR or s3://BUCKET/PREFIX [default: datasets]
         #[arg(long, value_name = "DIR")]
         datasets: Option<PathBuf>,
     },
     /// List the snapshot dates of every dataset.
     Snapshots {
-        /// Dataset root folder [default: datasets]
+        /// Dataset root: a folder, file://DIR or s3://BUCKET/PREFIX [default: datasets]
         #[arg(long, value_name = "DIR")]
         datasets: Option<PathBuf>,
     },
@@ -170,7 +170,8 @@ impl From<DagFormat> for dag::Format {
 
 #[derive(Args, Debug, Clone, Default)]
 struct WriteArgs {
-    /// Dataset root folder [default: datasets, or `datasets` in the config]
+    /// Dataset root: a folder, file://DIR or s3://BUCKET/PREFIX (AWS_* credentials from the
+    /// environment) [default: datasets, or `datasets` in the config]
     #[arg(long, value_name = "DIR")]
     datasets: Option<PathBuf>,
     /// Snapshot date to write, YYYY-MM-DD [default: today, UTC]
@@ -279,7 +280,7 @@ struct ScanArgs {
 
 #[derive(Args, Debug, Clone)]
 struct ReportArgs {
-    /// Dataset root folder [default: datasets]
+    /// Dataset root: a folder, file://DIR or s3://BUCKET/PREFIX [default: datasets]
     #[arg(long, value_name = "DIR")]
     datasets: Option<PathBuf>,
     /// Report date, YYYY-MM-DD: each table uses the latest snapshot on or before it
@@ -372,7 +373,7 @@ enum SampleCommand {
         /// Spec folder [default: the spec compiled into hubaudit]
         #[arg(long, value_name = "DIR")]
         spec: Option<PathBuf>,
-        /// Dataset root folder [default: datasets]
+        /// Dataset root: a folder, file://DIR or s3://BUCKET/PREFIX [default: datasets]
         #[arg(long, value_name = "DIR")]
         datasets: Option<PathBuf>,
     },
