@@ -171,10 +171,24 @@ def main():
         # a bucket that does not exist: upstream error (exit 2) naming it
         gone = run([hubaudit, "snapshots", "--datasets", "s3://no-such-bucket/x"], env, expect=2)
         assert "no-such-bucket" in gone.stderr, gone.stderr
+        # an endpoint that answers garbage (the replay Hub is no S3 API): exit 2 naming the bucket
+        garbage = run([hubaudit, "snapshots", "--datasets", s3], dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{hub_port}"), expect=2)
+        assert f"s3://{BUCKET}/{PREFIX}" in garbage.stderr, garbage.stderr
+        # plain HTTP to a host that is not loopback would send credentials in clear: refused, exit 3
+        clear = run([hubaudit, "snapshots", "--datasets", s3], dict(env, AWS_ENDPOINT_URL="http://s3.example.com"), expect=3)
+        assert "loopback" in clear.stderr, clear.stderr
+        # a data object changed after its manifest was written: the reader names it, exit 3
+        images = f"{BUCKET}/{PREFIX}/3_marts/images/snapshot={SNAPSHOT}"
+        with fs.open_input_stream(f"{images}/_manifest.json") as f:
+            named = json.loads(f.read())["file"]
+        with fs.open_output_stream(f"{images}/{named}") as f:
+            f.write(b"truncated")
+        bad = run([hubaudit, "report", "--datasets", s3, "--date", SNAPSHOT], env, expect=3)
+        assert named in bad.stderr and "damaged" in bad.stderr, bad.stderr
 
         print(f"s3 round trip: {compared} rows in {len(PARQUET)} datasets equal the local unsharded run's "
               f"(pyarrow S3 hive read), {manifests} manifests checked against their objects, incomplete "
-              f"shard refused, orphan ignored and listed")
+              f"shard refused, orphan ignored and listed, missing bucket, garbage endpoint, clear-text endpoint and damaged object refused")
     finally:
         stop(procs)
         shutil.rmtree(work, ignore_errors=True)

@@ -14,6 +14,11 @@
 //! finding is kept with its status, and `fixable` (has a fixed version) reproduces the
 //! study's `--ignore-unfixed` count.
 //!
+//! Scale: `--tags`/`--platforms` widen the images of a repository beyond the study's choice
+//! (each repository keeps exactly one `study_choice` row, which the marts read); `--shard I/N`
+//! scans the images whose reference hashes to I and writes part I of each partition (see
+//! `io::partition::Shard`); `--trivy-server` scans with a shared server instead of this run's.
+//!
 //! A failed image is a row (`failed`, `timeout`) with its reason; the run goes on and the exit
 //! code says "partial". Credentials the registry rejects stop the run before any image (exit
 //! 2); a 429 pauses every worker and is retried within the budget.
