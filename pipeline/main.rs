@@ -437,7 +437,12 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Scan(args) => {
             let opts = scan_options(&config, &args)?;
-            let done = on_root(opts.datasets.clone(), &[Stage::Scan], |datasets| {
+            // with a shared server no stored DB is read: the bucket's are not copied
+            let skip: &[&str] = match opts.trivy_server {
+                Some(_) => &[catalog::TRIVY_DB_STORE.id],
+                None => &[],
+            };
+            let done = on_root_except(opts.datasets.clone(), &[Stage::Scan], skip, |datasets| {
                 scan::run(&scan::Options { datasets, ..opts })
             })?;
             let done = Done::Scan(done);
@@ -609,10 +614,21 @@ fn run(cli: Cli) -> Result<i32> {
 /// Runs `f` on the dataset root `root`: a local folder as it is; `s3://BUCKET/PREFIX` on a
 /// working copy of what `stages` read, publishing what they wrote (see `io::remote`).
 fn on_root<T>(root: PathBuf, stages: &[Stage], f: impl FnOnce(PathBuf) -> Result<T>) -> Result<T> {
+    on_root_except(root, stages, &[], f)
+}
+
+/// [`on_root`] without copying the nodes `skip` names (ids), which the run will not read.
+fn on_root_except<T>(
+    root: PathBuf,
+    stages: &[Stage],
+    skip: &[&str],
+    f: impl FnOnce(PathBuf) -> Result<T>,
+) -> Result<T> {
     match Location::parse(&root)? {
         Location::Local(path) => f(path),
         Location::S3(loc) => {
-            let (reads, writes) = remote::nodes(stages);
+            let (mut reads, writes) = remote::nodes(stages);
+            reads.retain(|n| !skip.contains(&n.id()));
             remote::with_mirror(&loc, &reads, &writes, &mut print_transfer(&loc), |p| {
                 f(p.to_path_buf())
             })

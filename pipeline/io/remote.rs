@@ -256,8 +256,8 @@ fn is_marker(name: &str) -> bool {
     name == "db.json" || name == "index.html"
 }
 
-/// Every manifest of the written datasets (by path under the root, with a hash of its bytes)
-/// and every file of the written stores (with its size).
+/// Every manifest of the written datasets and every file of the written stores, by path under
+/// the root, with the sha256 of its bytes.
 fn local_state(root: &Path, writes: &[Node]) -> BTreeMap<String, String> {
     let mut state = BTreeMap::new();
     for node in writes {
@@ -269,15 +269,13 @@ fn local_state(root: &Path, writes: &[Node]) -> BTreeMap<String, String> {
         for (rel, path) in walk(root, &dir) {
             let name = rel.rsplit('/').next().unwrap_or_default();
             let is_manifest = name.starts_with("_manifest") && name.ends_with(".json");
-            let value = match node {
-                Node::Dataset(_) if !is_manifest => continue,
-                Node::Dataset(_) => std::fs::read(&path)
-                    .map(|b| format!("{:x}", Sha256::digest(&b)))
-                    .unwrap_or_default(),
-                _ => std::fs::metadata(&path)
-                    .map(|m| m.len().to_string())
-                    .unwrap_or_default(),
-            };
+            if matches!(node, Node::Dataset(_)) && !is_manifest {
+                continue;
+            }
+            // by content: a rewritten file of the same size is a change
+            let value = std::fs::read(&path)
+                .map(|b| format!("{:x}", Sha256::digest(&b)))
+                .unwrap_or_default();
             state.insert(rel, value);
         }
     }
