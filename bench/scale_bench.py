@@ -13,6 +13,7 @@ Usage: python bench/scale_bench.py --hubaudit target/release/hubaudit --rounds 3
 """
 
 import argparse
+import resource
 import os
 import shutil
 import statistics
@@ -33,15 +34,25 @@ def check(p):
     return p
 
 
-def timed(cmds, env):
-    """Runs the commands at once; wall seconds until all have ended."""
+CPU = {}
+
+
+def timed(cmds, env, label=None):
+    """Runs the commands at once; wall seconds until all have ended. The CPU seconds of the
+    processes and everything they ran (Trivy's servers and clients) go to CPU[label]."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     procs = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in cmds]
     for p in procs:
         out, err = p.communicate()
         p.stdout, p.stderr = out, err
         check(p)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if label:
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        CPU.setdefault(label, []).append(cpu)
+    return wall
 
 
 def main():
@@ -89,12 +100,13 @@ def main():
         times = {k: [] for k in variants}
         for r in range(a.rounds):
             for k, cmds in variants.items():
-                times[k].append(timed(cmds(), env))
+                times[k].append(timed(cmds(), env, k))
             print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()), flush=True)
         med = {k: statistics.median(v) for k, v in times.items()}
         print(f"scan of {SNAPSHOT} (168 sample images, all analysed), medians of {a.rounds}:")
         for k, v in med.items():
-            print(f"  {k}: {v:.1f} s")
+            cpu = statistics.median(CPU[k])
+            print(f"  {k}: {v:.1f} s wall, {cpu:.1f} CPU-s (cores busy: {cpu / v:.2f} of {os.cpu_count()})")
         print(f"  2 shards / 1 process, 1 worker each: {med['2 shards, 1 worker each'] / med['1 process, 1 worker']:.2f}x wall")
         print(f"  2 shards / 1 process, default workers: {med['2 shards, default workers each'] / med['1 process, default workers']:.2f}x wall")
 

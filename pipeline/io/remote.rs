@@ -3,7 +3,8 @@
 //! A stage never reads or writes the bucket directly. [`with_mirror`] copies what the stage
 //! reads (the datasets and stores `dag::STAGES` lists for it) into a private working folder,
 //! runs the stage there with every local rule unchanged (manifests, sha256 checks, parts),
-//! and then publishes what the stage changed in its outputs. The working folder is removed
+//! and then publishes what the stage changed in its outputs (also when it failed: local
+//! writes are atomic, so the copy holds only whole partitions). The working folder is removed
 //! afterwards; each process has its own, so two shards on one machine never share one.
 //!
 //! **Commit rule without rename.** Object stores have no rename, so publication is ordered:
@@ -158,8 +159,9 @@ pub fn every_node() -> Vec<Node> {
 }
 
 /// Runs `f` on a local working copy of the `reads` of `loc`, then publishes what `f` changed
-/// in `writes` (only when `f` returns Ok: a failed stage publishes nothing). Errors that
-/// name the working folder name the bucket instead.
+/// in `writes`, also when `f` fails (a failed stage leaves no partial partition in the copy,
+/// and the stages of a plan that finished before it keep their output). Errors that name the
+/// working folder name the bucket instead.
 pub fn with_mirror<T>(
     loc: &S3Location,
     reads: &[Node],
@@ -173,10 +175,28 @@ pub fn with_mirror<T>(
     let pulled = bucket.pull(&work.0, reads).map_err(rename)?;
     report("read", &pulled);
     let before = local_state(&work.0, writes);
-    let value = f(&work.0).map_err(rename)?;
-    let pushed = bucket.push(&work.0, writes, &before).map_err(rename)?;
-    report("wrote", &pushed);
-    Ok(value)
+    let value = f(&work.0);
+    // Published even when `f` failed: every partition in the copy is whole (local writes are
+    // atomic), so what earlier stages of a plan finished is kept, as it would be in a folder.
+    let pushed = bucket.push(&work.0, writes, &before);
+    match (value, pushed) {
+        (Ok(v), Ok(t)) => {
+            report("wrote", &t);
+            Ok(v)
+        }
+        (Err(e), Ok(t)) => {
+            report("wrote", &t);
+            Err(rename(e))
+        }
+        (Ok(_), Err(p)) => Err(rename(p)),
+        (Err(e), Err(p)) => {
+            eprintln!(
+                "{loc}: publishing what was finished failed too: {}",
+                rename(p)
+            );
+            Err(rename(e))
+        }
+    }
 }
 
 /// Reads every node of `loc` into a fresh working folder and runs `f` on it (for `verify`

@@ -168,6 +168,17 @@ def main():
         assert "wrote" in again.stderr, again.stderr
         run([hubaudit, "report", "--datasets", s3, "--date", SNAPSHOT], env)
 
+        # `run` whose scan fails (no registry answers): what extract-hub finished is in the bucket
+        cfg = os.path.join(work, "dead-registry.toml")
+        with open(cfg, "w") as f:
+            f.write('[scan]\nregistry = "127.0.0.1:9"\ndb_repository = "127.0.0.1:9/aquasec/trivy-db:2"\n'
+                    'retries = 0\nretry_budget_secs = 1\nbackoff_base_ms = 10\n')
+        failed = run([hubaudit, "--config", cfg, "run", "--datasets", f"s3://{BUCKET}/failed-run",
+                      "--snapshot", "2021-08-10", "--hub-url", hub_url.replace(SNAPSHOT, "2021-08-10")], env, expect=2)
+        kept = fs.get_file_info(f"{BUCKET}/failed-run/2_staged/repositories/snapshot=2021-08-10/_manifest.json")
+        assert kept.type == pafs.FileType.File, failed.stderr
+        assert "127.0.0.1:9" in failed.stderr, failed.stderr
+
         # a bucket that does not exist: upstream error (exit 2) naming it
         gone = run([hubaudit, "snapshots", "--datasets", "s3://no-such-bucket/x"], env, expect=2)
         assert "no-such-bucket" in gone.stderr, gone.stderr
@@ -188,7 +199,7 @@ def main():
 
         print(f"s3 round trip: {compared} rows in {len(PARQUET)} datasets equal the local unsharded run's "
               f"(pyarrow S3 hive read), {manifests} manifests checked against their objects, incomplete "
-              f"shard refused, orphan ignored and listed, missing bucket, garbage endpoint, clear-text endpoint and damaged object refused")
+              f"shard refused, orphan ignored and listed, missing bucket, garbage endpoint, clear-text endpoint and damaged object refused, a failed run kept what it finished")
     finally:
         stop(procs)
         shutil.rmtree(work, ignore_errors=True)
