@@ -332,8 +332,19 @@ fn leave_other_layouts(dir: &Path, ds: &Dataset, count: u32) -> Result<()> {
 /// Moves the finished folder `tmp` to `target`, exchanging atomically with an existing
 /// `target`; afterwards `tmp` holds the replaced folder (if any), for the caller to delete.
 pub fn publish(tmp: &Path, target: &Path) -> Result<()> {
-    if !target.exists() {
-        return std::fs::rename(tmp, target).map_err(|e| Error::io(target, e));
+    publish_seen(tmp, target, target.exists())
+}
+
+/// [`publish`] once `target` was seen to exist or not. Another writer may publish the same
+/// target in between (two shards storing the same content-addressed DB): a rename that then
+/// finds it there exchanges with it instead of failing.
+fn publish_seen(tmp: &Path, target: &Path, existed: bool) -> Result<()> {
+    if !existed {
+        match std::fs::rename(tmp, target) {
+            Ok(()) => return Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST)) => {}
+            Err(e) => return Err(Error::io(target, e)),
+        }
     }
     if exchange(tmp, target).is_ok() {
         return Ok(());
@@ -593,4 +604,27 @@ pub fn read_manifest(root: &Path, ds: &Dataset, snapshot: NaiveDate) -> Result<s
         _ => Error::io(&path, e),
     })?;
     serde_json::from_str(&text).map_err(|e| Error::data(path.display().to_string(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_published_by_another_writer_meanwhile_is_exchanged_not_an_error() {
+        let dir = std::env::temp_dir().join(format!("hubaudit-publish-{}", std::process::id()));
+        let (tmp, target) = (dir.join("tmp"), dir.join("target"));
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::write(tmp.join("new"), b"new").unwrap();
+        std::fs::write(target.join("theirs"), b"theirs").unwrap();
+        // as if `target` did not exist when looked at, then appeared (a concurrent writer)
+        publish_seen(&tmp, &target, false).unwrap();
+        assert!(target.join("new").exists() && !target.join("theirs").exists());
+        assert!(
+            tmp.join("theirs").exists(),
+            "the replaced folder is left for the caller"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
