@@ -287,9 +287,7 @@ fn local_state(root: &Path, writes: &[Node]) -> BTreeMap<String, String> {
             Node::External(_) => continue,
         };
         for (rel, path) in walk(root, &dir) {
-            let name = rel.rsplit('/').next().unwrap_or_default();
-            let is_manifest = name.starts_with("_manifest") && name.ends_with(".json");
-            if matches!(node, Node::Dataset(_)) && !is_manifest {
+            if matches!(node, Node::Dataset(_)) && !is_manifest_key(&rel) {
                 continue;
             }
             // by content: a rewritten file of the same size is a change
@@ -455,12 +453,7 @@ impl Bucket {
 
     async fn put_file(&self, rel: &str, path: &Path) -> Result<u64> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let n = bytes.len() as u64;
-        self.store
-            .put(&self.key(rel), PutPayload::from(bytes))
-            .await
-            .map_err(|e| self.upstream(rel, e))?;
-        Ok(n)
+        self.put_bytes(rel, bytes).await
     }
 
     async fn put_bytes(&self, rel: &str, bytes: Vec<u8>) -> Result<u64> {

@@ -36,20 +36,26 @@ pub struct TrivyServer {
 /// How long one RPC may take (a rescan of a large image matches thousands of packages).
 const RPC_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The runtime and HTTP client a server's RPCs go through.
+fn rpc_client() -> Result<(tokio::runtime::Runtime, reqwest::Client)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Input(format!("cannot start an async runtime: {e}")))?;
+    let http = reqwest::Client::builder()
+        .timeout(RPC_TIMEOUT)
+        .no_proxy()
+        .build()
+        .map_err(|e| Error::Input(format!("cannot build an HTTP client: {e}")))?;
+    Ok((runtime, http))
+}
+
 impl TrivyServer {
     /// Starts `trivy server` on a free loopback port over `cache_dir` (which holds `db/`),
     /// and waits until it answers `/healthz`.
     pub fn start(trivy: &Path, cache_dir: &Path, ready_within: Duration) -> Result<TrivyServer> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Input(format!("cannot start an async runtime: {e}")))?;
-        let http = reqwest::Client::builder()
-            .timeout(RPC_TIMEOUT)
-            .no_proxy()
-            .build()
-            .map_err(|e| Error::Input(format!("cannot build an HTTP client: {e}")))?;
+        let (runtime, http) = rpc_client()?;
         let log = cache_dir.join("server.log");
         let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         let mut last = String::new();
@@ -92,16 +98,7 @@ impl TrivyServer {
                 "--trivy-server {url}: not an http:// or https:// URL (e.g. http://trivy-server:4954)"
             )));
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Input(format!("cannot start an async runtime: {e}")))?;
-        let http = reqwest::Client::builder()
-            .timeout(RPC_TIMEOUT)
-            .no_proxy()
-            .build()
-            .map_err(|e| Error::Input(format!("cannot build an HTTP client: {e}")))?;
+        let (runtime, http) = rpc_client()?;
         let health = format!("{url}/healthz");
         let start = Instant::now();
         loop {

@@ -151,16 +151,18 @@ impl Summary {
     }
 }
 
+/// The study's platform image of `tag`: its amd64 row, else its first.
+fn study_platform<'a>(tags: &'a [TagRow], tag: &str) -> Option<&'a TagRow> {
+    let mut rows = tags.iter().filter(|t| t.tag == tag);
+    let first = rows.clone().next();
+    rows.find(|t| t.architecture.as_deref() == Some("amd64"))
+        .or(first)
+}
+
 /// The tag to scan and why: `latest`, else the most recently updated tag. Returns the tag,
 /// the reason and the amd64 (else first) platform digest.
 pub fn choose_tag(tags: &[TagRow]) -> Option<(String, String, Option<String>)> {
-    let digest_of = |tag: &str| {
-        let rows: Vec<&TagRow> = tags.iter().filter(|t| t.tag == tag).collect();
-        rows.iter()
-            .find(|t| t.architecture.as_deref() == Some("amd64"))
-            .or(rows.first())
-            .and_then(|t| t.digest.clone())
-    };
+    let digest_of = |tag: &str| study_platform(tags, tag).and_then(|t| t.digest.clone());
     if tags.iter().any(|t| t.tag == "latest") {
         return Some(("latest".into(), "latest".into(), digest_of("latest")));
     }
@@ -276,11 +278,7 @@ pub fn picks(tags: &[TagRow], scope: TagScope, platforms: PlatformScope) -> Vec<
     let mut out = Vec::new();
     for tag in chosen_tags {
         let rows: Vec<&TagRow> = tags.iter().filter(|t| t.tag == tag).collect();
-        let study_row = rows
-            .iter()
-            .find(|t| t.architecture.as_deref() == Some("amd64"))
-            .or(rows.first())
-            .copied();
+        let study_row = study_platform(tags, tag);
         let reason = if tag == chosen {
             chosen_reason.clone()
         } else {
