@@ -157,6 +157,37 @@ pub const BACKFILL_RAW: Dataset = Dataset {
     description: "the docker-library commits a backfilled snapshot was read from",
 };
 
+/// What a time-travel run matched: `reports.jsonl.gz`, one JSON object per image (`name`,
+/// `tag`, the inventory used, the dpkg status file scanned, Trivy's report as printed).
+pub const TIMETRAVEL_RAW: Dataset = Dataset {
+    id: "raw.timetravel",
+    layer: Layer::Raw,
+    name: "timetravel",
+    file: "reports.jsonl.gz",
+    schema: None,
+    description: "time travel: the inventory scanned and Trivy's report as printed, per image",
+};
+
+/// One row per catalogued image of a time-travel date (`source = "timetravel"`).
+pub const TIMETRAVEL_SCANS: Dataset = Dataset {
+    id: "staged.timetravel_scans",
+    layer: Layer::Staged,
+    name: "timetravel_scans",
+    file: "part-0.parquet",
+    schema: Some(timetravel_scans_schema),
+    description: "time travel: per image, counts from public history at the date, with provenance",
+};
+
+/// One row per vulnerability × package of a time-travel scan.
+pub const TIMETRAVEL_FINDINGS: Dataset = Dataset {
+    id: "staged.timetravel_findings",
+    layer: Layer::Staged,
+    name: "timetravel_findings",
+    file: "part-0.parquet",
+    schema: Some(timetravel_findings_schema),
+    description: "time travel: per finding, the advisory ids and the date its fix was released",
+};
+
 /// Mart: one row per image per snapshot.
 pub const IMAGES: Dataset = Dataset {
     id: "marts.images",
@@ -260,6 +291,9 @@ pub const ALL: &[Dataset] = &[
     PULL_COUNTS_RAW,
     PULL_COUNTS,
     BACKFILL_RAW,
+    TIMETRAVEL_RAW,
+    TIMETRAVEL_SCANS,
+    TIMETRAVEL_FINDINGS,
     IMAGES,
     FINDINGS_MART,
     PULLS_MART,
@@ -379,6 +413,61 @@ pub fn findings_schema() -> SchemaRef {
         Field::new("class", DataType::Utf8, true),
         Field::new("platform", DataType::Utf8, true),
         Field::new("study_choice", DataType::Boolean, false),
+    ]))
+}
+
+/// Schema of [`TIMETRAVEL_SCANS`].
+pub fn timetravel_scans_schema() -> SchemaRef {
+    let mut fields = vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("tag", DataType::Utf8, true),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("reason", DataType::Utf8, true),
+        Field::new("inventory", DataType::Utf8, true),
+        Field::new("inventory_file", DataType::Utf8, true),
+        Field::new("inventory_commit", DataType::Utf8, true),
+        Field::new("inventory_sha256", DataType::Utf8, true),
+        Field::new("inventory_title", DataType::Utf8, true),
+        Field::new("inventory_image_id", DataType::Utf8, true),
+        Field::new("inventory_created", ts(), true),
+        Field::new("packages", DataType::Int64, true),
+        Field::new("os_family", DataType::Utf8, true),
+        Field::new("os_name", DataType::Utf8, true),
+        Field::new("advisories", DataType::Utf8, true),
+        Field::new("tracker", DataType::Utf8, true),
+    ];
+    for name in crate::tables::SEVERITY_COLUMNS
+        .iter()
+        .chain(crate::tables::FIXABLE_COLUMNS.iter())
+    {
+        fields.push(Field::new(*name, DataType::Int64, true));
+    }
+    fields.extend([
+        Field::new("trivy_version", DataType::Utf8, true),
+        Field::new("db_digest", DataType::Utf8, true),
+        Field::new("db_updated_at", ts(), true),
+        Field::new("catalog_snapshot", DataType::Date32, false),
+        Field::new("source", DataType::Utf8, false),
+    ]);
+    Arc::new(Schema::new(fields))
+}
+
+/// Schema of [`TIMETRAVEL_FINDINGS`].
+pub fn timetravel_findings_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("tag", DataType::Utf8, true),
+        Field::new("vulnerability_id", DataType::Utf8, false),
+        Field::new("pkg_name", DataType::Utf8, false),
+        Field::new("source_package", DataType::Utf8, true),
+        Field::new("installed_version", DataType::Utf8, false),
+        Field::new("fixed_version", DataType::Utf8, true),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("fixable", DataType::Boolean, false),
+        Field::new("severity", DataType::Utf8, false),
+        Field::new("advisory_ids", utf8_list(), false),
+        Field::new("fix_released", DataType::Date32, true),
+        Field::new("source", DataType::Utf8, false),
     ]))
 }
 

@@ -22,7 +22,7 @@ use std::fmt;
 use crate::catalog::{
     self, Dataset, Store, BACKFILL_RAW, FINDINGS, FINDINGS_MART, HUB_RAW, IMAGES, PULLS_MART,
     PULL_COUNTS, PULL_COUNTS_RAW, REJECTS, REPORT, REPOSITORIES, SBOM_STORE, SCANS, SCAN_RAW, TAGS,
-    TRIVY_DB_STORE,
+    TIMETRAVEL_FINDINGS, TIMETRAVEL_RAW, TIMETRAVEL_SCANS, TRIVY_DB_STORE,
 };
 use crate::error::{Error, Result};
 use Node::{Dataset as D, External as X, Store as S};
@@ -42,17 +42,20 @@ pub enum Stage {
     Report,
     /// `backfill`: catalog snapshots for past dates from git history.
     Backfill,
+    /// `timetravel`: a past date's vulnerability counts from public history.
+    TimeTravel,
 }
 
 impl Stage {
     /// Every stage, in the order of [`STAGES`].
-    pub const ALL: [Stage; 6] = [
+    pub const ALL: [Stage; 7] = [
         Stage::ExtractHub,
         Stage::Scan,
         Stage::PullCounts,
         Stage::Join,
         Stage::Report,
         Stage::Backfill,
+        Stage::TimeTravel,
     ];
 
     /// The stage's row of [`STAGES`].
@@ -138,6 +141,12 @@ pub const TRIVY_DB_SOURCE: External = External {
 pub const GIT_HISTORY: External = External {
     name: "docker-library git",
     description: "clones of docker-library/docs and docker-library/official-images",
+};
+
+/// Clones of docker-library/repo-info and the Debian security tracker (or fact tables).
+pub const PUBLIC_HISTORY: External = External {
+    name: "repo-info + security tracker",
+    description: "docker-library/repo-info package lists and the Debian security tracker's lists, as of a date (or their fact tables)",
 };
 
 /// Committed facts: the study's figures, EOL dates, deprecation dates.
@@ -304,7 +313,12 @@ pub const STAGES: &[StageSpec] = &[
         name: "report",
         summary: "build the report for a date from the latest marts on or before it",
         plans: &[Plan::Run],
-        reads: &[X(&REFERENCE), D(&IMAGES), D(&PULLS_MART)],
+        reads: &[
+            X(&REFERENCE),
+            D(&IMAGES),
+            D(&PULLS_MART),
+            D(&TIMETRAVEL_SCANS),
+        ],
         writes: &[S(&REPORT)],
     },
     StageSpec {
@@ -314,6 +328,24 @@ pub const STAGES: &[StageSpec] = &[
         plans: &[Plan::Backfill],
         reads: &[X(&GIT_HISTORY)],
         writes: &[D(&BACKFILL_RAW), D(&REPOSITORIES), D(&TAGS)],
+    },
+    StageSpec {
+        stage: Stage::TimeTravel,
+        name: "timetravel",
+        summary: "a past date's vulnerability counts: repo-info inventories against the Debian tracker as of that date, scanned by Trivy",
+        plans: &[Plan::Run],
+        reads: &[
+            X(&PUBLIC_HISTORY),
+            X(&REFERENCE),
+            D(&REPOSITORIES),
+            D(&TAGS),
+        ],
+        writes: &[
+            D(&TIMETRAVEL_RAW),
+            D(&TIMETRAVEL_SCANS),
+            D(&TIMETRAVEL_FINDINGS),
+            S(&TRIVY_DB_STORE),
+        ],
     },
 ];
 
@@ -635,7 +667,15 @@ mod tests {
         };
         assert_eq!(
             names(Plan::Run),
-            ["extract-hub", "scan", "pull-counts", "join", "report"]
+            // timetravel stores its DB where scan reads stored DBs, so it runs before scan
+            [
+                "extract-hub",
+                "pull-counts",
+                "timetravel",
+                "scan",
+                "join",
+                "report"
+            ]
         );
         assert_eq!(names(Plan::Backfill), ["backfill", "join"]);
     }
@@ -718,7 +758,7 @@ mod tests {
             assert!(text.contains(&n.label()), "{}", n.label());
         }
         assert!(text.contains("3_marts/images (earlier)"), "{text}");
-        assert!(text.contains("run: extract-hub → scan → pull-counts → join → report"));
+        assert!(text.contains("run: extract-hub → pull-counts → timetravel → scan → join → report"));
         assert!(text.contains("backfill: backfill → join"));
     }
 

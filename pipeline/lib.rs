@@ -9,9 +9,10 @@
 //! images ─────────────scan (Trivy)─▶ 1_raw/{scan,sbom,trivy-db} ─▶ 2_staged/{scans,findings} ────┼─join─▶ 3_marts/{images,findings,pulls,rejects} ─report─▶ 4_report/DATE/
 //! Docker Hub list ────pull-counts──▶ 1_raw/pull_counts ──────────▶ 2_staged/pull_counts ─────────┤
 //! docker-library git ─backfill─────▶ 1_raw/backfill ─────────────▶ 2_staged/{repositories,tags} ─┘  (past dates)
+//! repo-info + security tracker ─timetravel (Trivy)─▶ 1_raw/{timetravel,trivy-db} ─▶ 2_staged/{timetravel_scans,timetravel_findings} ─report─▶ 4_report/DATE/
 //! ```
 //!
-//! `run` (and `sample run`, per capture date) runs extract-hub, scan, pull-counts, join and
+//! `run` (and `sample run`, per capture date) runs extract-hub, pull-counts, timetravel, scan, join and
 //! report in the order the DAG gives; `backfill` writes past dates, then joins them
 //! (`orchestrate`).
 //!

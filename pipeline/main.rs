@@ -16,7 +16,7 @@ use hubaudit::io::remote::{self, Location};
 use hubaudit::orchestrate::{self, Done, Event, Settings};
 use hubaudit::sample::replay::{Capture, Fault, Knobs, ReplayHub};
 use hubaudit::sample::{default_capture_dir, World};
-use hubaudit::stages::{backfill, extract_hub, join, pull_counts, report, scan};
+use hubaudit::stages::{backfill, extract_hub, join, pull_counts, report, scan, timetravel};
 use hubaudit::{catalog, dag, dates, trivy};
 
 const AFTER_HELP: &str = "\
@@ -139,11 +139,27 @@ enum Command {
     ///
     /// Writes 4_report/DATE/: index.html, report.md, deprecated.csv, deprecated_vs_study.csv.
     Report(ReportArgs),
+    /// Recompute a past date's vulnerability counts from public history.
+    ///
+    /// For every image of the catalog at --date (run backfill or extract-hub for it first)
+    /// with its chosen tag: its package list from docker-library/repo-info as of the date
+    /// (repos/NAME/local/TAG.md, or another tag of the same image, or a stand-in given with
+    /// --inventory), the Debian security tracker's advisories as of the date (a DSA/DLA counts
+    /// only when dated on or before it; data/CVE/list as it stood then when the clone has it),
+    /// a Trivy DB of exactly that written and stored under 1_raw/trivy-db, and a `trivy rootfs`
+    /// scan of the list. Writes 1_raw/timetravel, 2_staged/timetravel_scans and
+    /// 2_staged/timetravel_findings (source "timetravel", provenance on every row); the report
+    /// for the date shows them beside the study. An image without a list or of a family
+    /// without an advisory source (CentOS, Alpine) is a row saying so. Clones are read at
+    /// their last commit before the date; a plain folder in the repository's layout is read
+    /// as it is (rows then give file checksums instead of commits). Exits 1 when a scan failed.
+    Timetravel(TimetravelArgs),
     /// Run every stage in DAG order for one snapshot, then the report for that date.
     ///
-    /// extract-hub, scan, pull-counts, join, report (the `run` plan of `hubaudit dag`), with
-    /// the registry and a downloaded Trivy DB as `scan` would use them. Exits 1 when any
-    /// stage was partial.
+    /// extract-hub, pull-counts, timetravel, scan, join, report (the `run` plan of `hubaudit
+    /// dag`), with the registry and a downloaded Trivy DB as `scan` would use them;
+    /// timetravel uses the embedded 2021-08-24 fact tables and is skipped on other dates.
+    /// Exits 1 when any stage was partial.
     Run(ExtractArgs),
     /// The offline sample world: build its replay capture, serve it, or run the whole pipeline on it.
     #[command(subcommand)]
@@ -177,6 +193,52 @@ struct WriteArgs {
     /// Snapshot date to write, YYYY-MM-DD [default: today, UTC]
     #[arg(long, value_name = "DATE")]
     snapshot: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+struct TimetravelArgs {
+    /// Dataset root: a folder, file://DIR or s3://BUCKET/PREFIX [default: datasets]
+    #[arg(long, value_name = "DIR")]
+    datasets: Option<PathBuf>,
+    /// The past date, YYYY-MM-DD
+    #[arg(long, value_name = "DATE")]
+    date: String,
+    /// docker-library/repo-info: a clone (a partial clone is enough: see the README) or a
+    /// folder in its layout (repos/NAME/local/TAG.md)
+    #[arg(
+        long,
+        value_name = "PATH",
+        required_unless_present = "facts",
+        conflicts_with = "facts"
+    )]
+    repo_info: Option<PathBuf>,
+    /// The Debian security tracker: a clone or a folder in its layout (data/DSA/list,
+    /// data/DLA/list, and data/CVE/list when there is one)
+    #[arg(
+        long,
+        value_name = "PATH",
+        required_unless_present = "facts",
+        conflicts_with = "facts"
+    )]
+    security_tracker: Option<PathBuf>,
+    /// docker-library/official-images (clone or folder with library/NAME): the tags of one
+    /// library entry name one image, so any of their repo-info files will do
+    #[arg(long, value_name = "PATH", conflicts_with = "facts")]
+    official_images: Option<PathBuf>,
+    /// A stand-in package list for NAME: PATH inside repo-info (e.g.
+    /// kaazing-gateway=repos/openjdk/local/8u302-jre-buster.md); its rows say "proxy"
+    #[arg(long, value_name = "NAME=PATH", conflicts_with = "facts")]
+    inventory: Vec<String>,
+    /// Read the compact fact tables of DIR (written by --export-facts) instead of the
+    /// histories
+    #[arg(long, value_name = "DIR")]
+    facts: Option<PathBuf>,
+    /// Also write the compact fact tables of the inputs used to DIR
+    #[arg(long, value_name = "DIR")]
+    export_facts: Option<PathBuf>,
+    /// Trivy binary [default: scan.trivy, .tools/venv/bin/trivy, or trivy on PATH]
+    #[arg(long, value_name = "PATH")]
+    trivy: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -600,12 +662,55 @@ fn run(cli: Cli) -> Result<i32> {
             )?;
             let settings = Settings {
                 crawl: Some(opts.clone()),
+                timetravel: Some(timetravel_in_plan(&scan)),
                 scan: Some(scan),
                 ..settings(&config, opts.datasets)
             };
             on_plan(settings, Plan::Run, |settings| {
                 orchestrate::run(&settings, snapshot, &mut print_event)
             })
+        }
+        Command::Timetravel(args) => {
+            let root = args.datasets.clone().unwrap_or(config.datasets.clone());
+            let date = dates::parse_date("--date", &args.date)?;
+            let proxies = args
+                .inventory
+                .iter()
+                .map(|s| {
+                    s.split_once('=')
+                        .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+                        .map(|(n, p)| (n.to_string(), p.to_string()))
+                        .ok_or_else(|| {
+                            Error::Input(format!(
+                                "--inventory {s:?}: write NAME=PATH, PATH inside repo-info (repos/openjdk/local/8u302-jre-buster.md)"
+                            ))
+                        })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let inputs = match (&args.repo_info, &args.security_tracker) {
+                (Some(r), Some(t)) => timetravel::Inputs::History {
+                    repo_info: r.clone(),
+                    tracker: t.clone(),
+                    official_images: args.official_images.clone(),
+                    proxies,
+                },
+                _ => timetravel::Inputs::Facts(args.facts.clone()),
+            };
+            let opts = timetravel::Options {
+                datasets: root.clone(),
+                date,
+                inputs,
+                trivy: trivy::locate(args.trivy.as_deref(), config.scan.trivy.as_deref())?,
+                timeout: std::time::Duration::from_secs(config.scan.timeout_secs),
+                export_facts: args.export_facts.clone(),
+                skip_other_dates: false,
+            };
+            let done = on_root(root, &[Stage::TimeTravel], |datasets| {
+                timetravel::run(&timetravel::Options { datasets, ..opts })
+            })?;
+            let done = Done::TimeTravel(done);
+            print_done(&done);
+            Ok(done.exit_code())
         }
         Command::Sample(cmd) => sample_command(&config, cmd),
     }
@@ -786,6 +891,7 @@ fn settings(config: &Config, datasets: PathBuf) -> Settings {
         tolerance_days: config.report.tolerance_days,
         crawl: None,
         scan: None,
+        timetravel: None,
     }
 }
 
@@ -881,6 +987,13 @@ fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
                 snapshot: None,
             };
             // the Hub URL, namespace, images and DB are the sample world's, per capture date
+            let scan = scan_options(
+                config,
+                &ScanArgs {
+                    write: write.clone(),
+                    ..ScanArgs::default()
+                },
+            )?;
             let settings = Settings {
                 crawl: Some(extract_options(
                     config,
@@ -889,13 +1002,8 @@ fn sample_command(config: &Config, cmd: SampleCommand) -> Result<i32> {
                         ..ExtractArgs::default()
                     },
                 )?),
-                scan: Some(scan_options(
-                    config,
-                    &ScanArgs {
-                        write,
-                        ..ScanArgs::default()
-                    },
-                )?),
+                timetravel: Some(timetravel_in_plan(&scan)),
+                scan: Some(scan),
                 ..settings(config, datasets.clone())
             };
             let run = on_plan(settings, Plan::Run, |settings| {
@@ -962,6 +1070,7 @@ fn print_done(done: &Done) {
         Done::PullCounts(s) => print_pulls(s),
         Done::Join(s) => print_join(s),
         Done::Report(s) => print_report(s),
+        Done::TimeTravel(s) => print_timetravel(s),
     }
 }
 
@@ -1077,6 +1186,39 @@ fn print_join(s: &join::Summary) {
             .map(|d| format!("; previous snapshot {d}"))
             .unwrap_or_default()
     );
+}
+
+fn print_timetravel(s: &timetravel::Summary) {
+    if let Some(why) = &s.skipped {
+        out!("timetravel: skipped: {why}");
+        return;
+    }
+    let counts: Vec<String> = s.counts.iter().map(|(n, c)| format!("{n} {c}")).collect();
+    out!(
+        "timetravel {} (real public data): {} images; {} scanned, {} without a package list, {} without an advisory source, {} failed; DB {}; fixable: {}",
+        s.date.map(|d| d.to_string()).unwrap_or_default(),
+        s.images,
+        s.scanned,
+        s.no_inventory,
+        s.no_source,
+        s.failed,
+        s.db_digest.as_deref().unwrap_or("-"),
+        if counts.is_empty() { "-".to_string() } else { counts.join(", ") }
+    );
+}
+
+/// timetravel's settings inside `run` and `sample run`: the embedded fact tables, skipped on
+/// other dates.
+fn timetravel_in_plan(scan: &scan::Options) -> timetravel::Options {
+    timetravel::Options {
+        datasets: scan.datasets.clone(),
+        date: scan.snapshot,
+        inputs: timetravel::Inputs::Facts(None),
+        trivy: scan.trivy.clone(),
+        timeout: scan.timeout,
+        export_facts: None,
+        skip_other_dates: true,
+    }
 }
 
 fn print_report(s: &report::Summary) {

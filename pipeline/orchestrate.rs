@@ -17,7 +17,7 @@ use crate::dag::{self, Plan, Stage};
 use crate::error::{exit, Error, Result};
 use crate::sample::replay::{Capture, Knobs, ReplayHub};
 use crate::sample::{self, World};
-use crate::stages::{backfill, extract_hub, join, pull_counts, report, scan};
+use crate::stages::{backfill, extract_hub, join, pull_counts, report, scan, timetravel};
 
 /// What the stages of a plan need, resolved once from flags and configuration.
 #[derive(Debug, Clone)]
@@ -36,6 +36,9 @@ pub struct Settings {
     /// How scan runs; its `datasets` and `snapshot` are replaced per snapshot. None for a
     /// command that does not scan.
     pub scan: Option<scan::Options>,
+    /// How timetravel runs; its `datasets` and `date` are replaced per snapshot. `run` and
+    /// `sample run` use the embedded fact tables and skip other dates.
+    pub timetravel: Option<timetravel::Options>,
 }
 
 impl Settings {
@@ -49,6 +52,19 @@ impl Settings {
             datasets: self.datasets.clone(),
             snapshot,
             ..crawl.clone()
+        })
+    }
+
+    /// timetravel's options for `snapshot`.
+    pub fn timetravel_options(&self, snapshot: NaiveDate) -> Result<timetravel::Options> {
+        let t = self
+            .timetravel
+            .as_ref()
+            .ok_or_else(|| missing(Stage::TimeTravel))?;
+        Ok(timetravel::Options {
+            datasets: self.datasets.clone(),
+            date: snapshot,
+            ..t.clone()
         })
     }
 
@@ -124,6 +140,8 @@ pub enum Done {
     Join(join::Summary),
     /// report's.
     Report(report::Summary),
+    /// timetravel's.
+    TimeTravel(timetravel::Summary),
 }
 
 impl Done {
@@ -135,6 +153,7 @@ impl Done {
             Done::PullCounts(_) => Stage::PullCounts,
             Done::Join(_) => Stage::Join,
             Done::Report(_) => Stage::Report,
+            Done::TimeTravel(_) => Stage::TimeTravel,
         }
     }
 
@@ -145,6 +164,7 @@ impl Done {
             Done::ExtractHub(s) => !s.rejected.is_empty(),
             Done::Scan(s) => s.partial(),
             Done::PullCounts(s) => s.rejected > 0,
+            Done::TimeTravel(s) => s.failed > 0,
             Done::Join(_) | Done::Report(_) => false,
         };
         if partial {
@@ -189,6 +209,9 @@ pub fn run_stage(stage: Stage, settings: &Settings, snapshot: NaiveDate) -> Resu
         Stage::PullCounts => Done::PullCounts(pull_counts::run(&settings.pull_options(snapshot)?)?),
         Stage::Join => Done::Join(join::run(&settings.join_options(snapshot))?),
         Stage::Report => Done::Report(report::run(&settings.report_options(snapshot, None))?),
+        Stage::TimeTravel => {
+            Done::TimeTravel(timetravel::run(&settings.timetravel_options(snapshot)?)?)
+        }
         Stage::Backfill => {
             return Err(Error::internal(
                 format!("running backfill for {snapshot}"),
@@ -355,6 +378,7 @@ mod tests {
                 full: true,
             }),
             scan: None,
+            timetravel: None,
         }
     }
 

@@ -114,6 +114,7 @@ fn backfill_then_report_gives_the_deprecated_table_without_any_live_snapshot() {
         tolerance_days: 2,
         crawl: None,
         scan: None,
+        timetravel: None,
     };
     let mut joined = Vec::new();
     let (s, code) = orchestrate::backfill(

@@ -94,7 +94,7 @@ fn hubaudit_dag_prints_the_table_and_its_json_is_the_table() {
     let out = w.cli(&["dag"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("run: extract-hub → scan → pull-counts → join → report"));
+    assert!(table.contains("run: extract-hub → pull-counts → timetravel → scan → join → report"));
     assert!(table.contains("3_marts/images (earlier)"), "{table}");
 
     let out = w.cli(&["dag", "--format", "json"]);

@@ -23,4 +23,5 @@ mod report;
 mod sample;
 mod scan;
 mod shards;
+mod timetravel;
 mod trivy_db;

@@ -25,6 +25,15 @@ fn settings(w: &Workdir, hub_url: &str, day: &str) -> Settings {
             ),
             ..scan_options(w, day)
         }),
+        timetravel: Some(hubaudit::stages::timetravel::Options {
+            datasets: w.datasets(),
+            date: date(day),
+            inputs: hubaudit::stages::timetravel::Inputs::Facts(None),
+            trivy: crate::util::trivy(),
+            timeout: std::time::Duration::from_secs(120),
+            export_facts: None,
+            skip_other_dates: true,
+        }),
     }
 }
 
@@ -55,8 +64,9 @@ fn the_run_plan_runs_every_stage_in_dag_order_and_writes_what_the_dag_lists() {
         [
             "snapshot 2021-08-24",
             "extract-hub",
-            "scan",
             "pull-counts",
+            "timetravel",
+            "scan",
             "join",
             "report"
         ]

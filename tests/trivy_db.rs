@@ -17,6 +17,7 @@ fn advisory(fixed: Option<&str>, st: Option<u8>, sev: u8) -> Advisory {
         fixed_version: fixed.map(String::from),
         status: st,
         severity: Some(sev),
+        ..Advisory::default()
     }
 }
 

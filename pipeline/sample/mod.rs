@@ -179,12 +179,14 @@ impl ScanSpec {
                             fixed_version: Some(pkg.version.replace("{rev}", &k.to_string())),
                             status: None,
                             severity: Some(sev),
+                            ..Advisory::default()
                         }
                     } else {
                         Advisory {
                             fixed_version: None,
                             status: Some(status::AFFECTED),
                             severity: Some(sev),
+                            ..Advisory::default()
                         }
                     };
                     bucket.insert(id.clone(), advisory);

@@ -38,6 +38,9 @@ pub struct Advisory {
     /// Severity 0 UNKNOWN … 4 CRITICAL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<u8>,
+    /// Advisory ids of the vendor (`DSA-4963-1`), as trivy-db writes them.
+    #[serde(default, rename = "VendorIDs", skip_serializing_if = "Vec::is_empty")]
+    pub vendor_ids: Vec<String>,
 }
 
 /// Details of a vulnerability id.

@@ -13,3 +13,4 @@ pub mod join;
 pub mod pull_counts;
 pub mod report;
 pub mod scan;
+pub mod timetravel;

@@ -125,6 +125,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
     let sample = images.iter().any(|i| i.source == "sample");
     let scans_snapshot = images.iter().filter_map(|i| i.scans_snapshot).max();
     let used: Vec<NaiveDate> = history.dates.clone();
+    let travel = read::timetravel(root, opts.date)?;
 
     let page = build_page(
         opts,
@@ -137,6 +138,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         &study,
         sample,
         &used,
+        travel.as_deref(),
     );
     let files: Vec<(&str, tables::Table)> = vec![
         (
@@ -172,6 +174,10 @@ pub fn run(opts: &Options) -> Result<Summary> {
         (
             "study_comparison.csv",
             tables::study_comparison(&images, &comparison, &study, opts.threshold),
+        ),
+        (
+            "timetravel.csv",
+            tables::timetravel(travel.as_deref().unwrap_or_default(), &study),
         ),
     ];
     let dir = catalog::report_dir(root, opts.date);
@@ -219,6 +225,7 @@ fn build_page(
     study: &Study,
     sample: bool,
     used: &[NaiveDate],
+    travel: Option<&[read::TimeTravelView]>,
 ) -> Page {
     let t = opts.threshold;
     let scans_note = match scans_snapshot {
@@ -344,9 +351,29 @@ fn build_page(
             section("downloads", "downloads.csv", "Downloads of deprecated or vulnerable images".into(), window_note.clone(), tables::downloads(images, windows, t)),
             section("eol", "eol.csv", "Images on an end-of-life OS at the report date".into(), format!("{scans_note} End of life from reference/eol.csv evaluated at the snapshot date; Trivy's EOSL uses today's clock."), tables::eol(images)),
             section("stale", "stale.csv", "Deprecated but still moving: last_updated changed between snapshots".into(), format!("Consecutive snapshots {}.", x.join(", ")), tables::stale(images, &history.changed_in)),
+            section("timetravel", "timetravel.csv", format!("Time travel: fixable vulnerabilities on {} recomputed from public history, beside the study's", opts.date), timetravel_note(opts.date, travel), tables::timetravel(travel.unwrap_or_default(), study)),
             section("study-comparison", "study_comparison.csv", "Side by side with the published study".into(), format!("Images snapshot {snapshot}; {scans_note}"), tables::study_comparison(images, comparison, study, t)),
         ],
     }
+}
+
+/// The note of the time-travel section: what it is, and what it does not cover.
+fn timetravel_note(date: NaiveDate, travel: Option<&[read::TimeTravelView]>) -> String {
+    let Some(rows) = travel else {
+        return format!("No time-travel run for {date}: run `hubaudit timetravel --date {date} --repo-info CLONE --security-tracker CLONE` (`run` and `sample run` use the embedded 2021-08-24 fact tables).");
+    };
+    let count = |s: &str| rows.iter().filter(|r| r.status == s).count();
+    let db = rows
+        .iter()
+        .find_map(|r| r.db_digest.clone())
+        .unwrap_or_default();
+    format!(
+        "REAL PUBLIC DATA, not the sample world: each image's package list from docker-library/repo-info as of {date} scanned by the real Trivy against a DB of the Debian security tracker's advisories known on {date} ({db}). {} images scanned, {} without a package list (not shown), {} of a family without an advisory source here, {} failed. Fixable = findings with a fixed version released by {date}; reasons give each inventory's date and bias.",
+        count("ok"),
+        count("no_inventory"),
+        count("no_source"),
+        count("failed")
+    )
 }
 
 /// Our deprecated list against the study's, each row with a verdict and its reason.
@@ -449,6 +476,47 @@ fn write_text(path: &Path, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_travel_rows_put_the_study_images_first_and_say_how_they_differ() {
+        let study = crate::reference::load_study(None).unwrap();
+        let row = |name: &str, status: &str, fixable: Option<i64>, how: Option<&str>| {
+            read::TimeTravelView {
+                name: name.into(),
+                status: status.into(),
+                fixable,
+                inventory: how.map(String::from),
+                ..Default::default()
+            }
+        };
+        let rows = vec![
+            row("zzz", "ok", Some(3), Some("exact")),
+            row("nobody", "no_inventory", None, None),
+            row("backdrop", "ok", Some(107), Some("sibling")),
+            row("centos", "no_source", None, Some("sibling")),
+            row("nuxeo", "ok", Some(200), Some("sibling")),
+        ];
+        let (head, body) = tables::timetravel(&rows, &study);
+        let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+        let names: Vec<&str> = body.iter().map(|r| r[0].as_str()).collect();
+        // study order (nuxeo 186, backdrop 173, centos 86), then the others with a list;
+        // an image without a list is left to the note
+        assert_eq!(names, ["nuxeo", "backdrop", "centos", "zzz"]);
+        assert_eq!(body[0][col("difference")], "14 more than the study");
+        assert_eq!(body[1][col("difference")], "66 fewer than the study");
+        assert_eq!(body[2][col("difference")], "no count here");
+        assert_eq!(body[3][col("difference")], "not in the study's table");
+        let note = timetravel_note(NaiveDate::from_ymd_opt(2021, 8, 24).unwrap(), Some(&rows));
+        assert!(note.starts_with("REAL PUBLIC DATA"), "{note}");
+        assert!(
+            note.contains("3 images scanned, 1 without a package list"),
+            "{note}"
+        );
+        assert!(
+            timetravel_note(NaiveDate::from_ymd_opt(2021, 8, 25).unwrap(), None)
+                .contains("No time-travel run")
+        );
+    }
 
     #[test]
     fn escapes_untrusted_text() {

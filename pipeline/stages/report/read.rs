@@ -427,3 +427,74 @@ mod tests {
         assert!(compared > 300, "the windows compared {compared} images");
     }
 }
+
+/// One row of `2_staged/timetravel_scans` as the report uses it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TimeTravelView {
+    pub name: String,
+    pub tag: Option<String>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub inventory: Option<String>,
+    pub inventory_file: Option<String>,
+    pub inventory_commit: Option<String>,
+    pub inventory_sha256: Option<String>,
+    pub inventory_title: Option<String>,
+    pub inventory_created: Option<DateTime<Utc>>,
+    pub os: Option<String>,
+    pub advisories: Option<String>,
+    pub fixable: Option<i64>,
+    pub total: Option<i64>,
+    pub db_digest: Option<String>,
+}
+
+/// The time-travel rows of exactly `date` (None: no timetravel run for it).
+pub fn timetravel(root: &Path, date: NaiveDate) -> Result<Option<Vec<TimeTravelView>>> {
+    use crate::io::{parquet as pq, partition};
+    if !catalog::snapshots(root, &catalog::TIMETRAVEL_SCANS)?.contains(&date) {
+        return Ok(None);
+    }
+    let path = partition::verified_file(root, &catalog::TIMETRAVEL_SCANS, date)?;
+    let batch = pq::read_batch(&path, &catalog::timetravel_scans_schema())?;
+    let c = pq::Columns::new(&batch, path.display().to_string());
+    let s = |n: &str| c.strings(n);
+    let (name, tag, status, reason) = (s("name")?, s("tag")?, s("status")?, s("reason")?);
+    let (how, file, commit, sha, title) = (
+        s("inventory")?,
+        s("inventory_file")?,
+        s("inventory_commit")?,
+        s("inventory_sha256")?,
+        s("inventory_title")?,
+    );
+    let (family, release, adv, digest) = (
+        s("os_family")?,
+        s("os_name")?,
+        s("advisories")?,
+        s("db_digest")?,
+    );
+    let created = c.timestamps("inventory_created")?;
+    let (fixable, total) = (c.ints("fixable")?, c.ints("total")?);
+    Ok(Some(
+        (0..batch.num_rows())
+            .map(|i| TimeTravelView {
+                name: name[i].clone().unwrap_or_default(),
+                tag: tag[i].clone(),
+                status: status[i].clone().unwrap_or_default(),
+                reason: reason[i].clone(),
+                inventory: how[i].clone(),
+                inventory_file: file[i].clone(),
+                inventory_commit: commit[i].clone(),
+                inventory_sha256: sha[i].clone(),
+                inventory_title: title[i].clone(),
+                inventory_created: created[i],
+                os: family[i]
+                    .as_ref()
+                    .map(|f| format!("{f} {}", release[i].clone().unwrap_or_default())),
+                advisories: adv[i].clone(),
+                fixable: fixable[i],
+                total: total[i],
+                db_digest: digest[i].clone(),
+            })
+            .collect(),
+    ))
+}

@@ -434,3 +434,86 @@ pub fn comparison_table(rows: &[ComparisonRow]) -> Table {
             .collect(),
     )
 }
+
+/// Why a time-travel count differs from the study's: the row's own caveats, and the sign of
+/// the difference.
+pub fn timetravel_difference(ours: Option<i64>, study: Option<i64>) -> String {
+    match (ours, study) {
+        (Some(o), Some(s)) if o == s => "equal".into(),
+        (Some(o), Some(s)) if o < s => format!("{} fewer than the study", s - o),
+        (Some(o), Some(s)) => format!("{} more than the study", o - s),
+        (None, Some(_)) => "no count here".into(),
+        (Some(_), None) => "not in the study's table".into(),
+        (None, None) => String::new(),
+    }
+}
+
+/// Time travel: the date's counts recomputed from public history, beside the study's. Rows:
+/// the study's images first, then every other image with a package list; images with no list
+/// are counted in the section's note.
+pub fn timetravel(rows: &[super::read::TimeTravelView], study: &Study) -> Table {
+    let study_of = |n: &str| {
+        study
+            .vulnerable
+            .iter()
+            .find(|v| v.name == n)
+            .map(|v| v.fixable)
+    };
+    let mut shown: Vec<&super::read::TimeTravelView> = rows
+        .iter()
+        .filter(|r| study_of(&r.name).is_some() || r.inventory.is_some())
+        .collect();
+    shown.sort_by_key(|r| {
+        (
+            study_of(&r.name).map(|f| -f).unwrap_or(i64::MAX),
+            r.name.clone(),
+        )
+    });
+    (
+        vec![
+            "name",
+            "tag",
+            "status",
+            "fixable",
+            "total",
+            "study_fixable",
+            "difference",
+            "inventory",
+            "inventory_file",
+            "inventory_built",
+            "inventory_commit",
+            "os",
+            "advisories",
+            "reasons",
+            "source",
+        ],
+        shown
+            .into_iter()
+            .map(|r| {
+                let study = study_of(&r.name);
+                vec![
+                    r.name.clone(),
+                    r.tag.clone().unwrap_or_default(),
+                    r.status.clone(),
+                    opt(r.fixable),
+                    opt(r.total),
+                    opt(study),
+                    timetravel_difference(r.fixable, study),
+                    r.inventory.clone().unwrap_or_default(),
+                    r.inventory_file.clone().unwrap_or_default(),
+                    r.inventory_created
+                        .map(|t| t.date_naive().to_string())
+                        .unwrap_or_default(),
+                    r.inventory_commit
+                        .clone()
+                        .or_else(|| r.inventory_sha256.clone())
+                        .unwrap_or_default(),
+                    r.os.clone().unwrap_or_default(),
+                    r.advisories.clone().unwrap_or_default(),
+                    r.reason.clone().unwrap_or_default(),
+                    "timetravel (real public data)".into(),
+                ]
+            })
+            .collect(),
+    )
+}
