@@ -115,7 +115,7 @@ test: build tools notebook-tools browser-tools registry-tools s3-tools deploy-to
     tests/deploy/validate.sh
     node tests/browser/check.mjs --report target/test-world/4_report/2021-08-24/index.html \
         --screenshot target/test-artifacts/report-2021-08-24.png --banner \
-        --tables summary,deprecated,comparison,vulnerable,downloads,eol,stale,study-comparison \
+        --tables summary,deprecated,comparison,vulnerable,downloads,eol,stale,timetravel,study-comparison \
         --charts chart-fixable,chart-downloads,chart-trend
     @if [ -n "${HUBAUDIT_REQUIRE_PUBLIC_DATA:-}" ]; then diff -u docs/RELIABILITY.md target/RELIABILITY.md > /dev/null || { echo "docs/RELIABILITY.md differs from what the tests recorded (target/RELIABILITY.md): run just reliability"; exit 1; }; fi
     @n=$(grep -c . target/test-skips.txt || true); echo "skipped tests: ${n:-0} (they need the public data of ../shared/data or \$HUBAUDIT_PUBLIC_DATA, or root; CI requires them)"; sed 's/^/  /' target/test-skips.txt
@@ -127,6 +127,34 @@ reliability: build tools browser-tools registry-tools
     HUBAUDIT_REQUIRE_PUBLIC_DATA=1 HUBAUDIT_RELIABILITY_LOG="$PWD/target/reliability.jsonl" cargo test --test integration -- crash full_disk integrity portable extract_hub live_scan hostile properties
     python3 tests/python/reliability_doc.py target/reliability.jsonl > docs/RELIABILITY.md
     @echo "docs/RELIABILITY.md: $(grep -c '^| ' docs/RELIABILITY.md) rows"
+
+# Time travel on the real 2021 inputs (../shared/data/time-travel, or $HUBAUDIT_PUBLIC_DATA):
+# recomputes 2021-08-24 with each image's own repo-info list and with the openjdk bases as
+# proxies, regenerates the embedded fact tables (datasets/reference/timetravel-2021-08-24/) and
+# docs/REPRODUCTION-2021.md; uses the 2021-08-24 catalog of `just run` (run first when missing)
+reproduction: build tools
+    #!/usr/bin/env bash
+    set -euo pipefail
+    data="${HUBAUDIT_PUBLIC_DATA:-../shared/data}"; tt="$data/time-travel"
+    [ -d "$tt" ] || { echo "no $tt: the real time-travel inputs are not here (see README, Time travel)"; exit 3; }
+    [ -d datasets/3_marts/images/snapshot=2021-08-24 ] || just run
+    out=target/reproduction; rm -rf "$out"; mkdir -p "$out/official-images"
+    ln -s "$(cd "$data/official-images/raw-2021-08-24" && pwd)" "$out/official-images/library"
+    for run in own proxy; do
+        mkdir -p "$out/$run"; cp -r datasets/2_staged datasets/3_marts "$out/$run/"
+        rm -rf "$out/$run/2_staged/timetravel_scans" "$out/$run/2_staged/timetravel_findings"
+    done
+    args=(--date 2021-08-24 --repo-info "$tt/repo-info" --security-tracker "$tt/security-tracker" --official-images "$out/official-images")
+    {{bin}} timetravel --datasets "$out/own" "${args[@]}" --export-facts datasets/reference/timetravel-2021-08-24
+    {{bin}} timetravel --datasets "$out/proxy" "${args[@]}" --inventory nuxeo=repos/openjdk/local/8u302-jdk-buster.md --inventory kaazing-gateway=repos/openjdk/local/8u302-jre-buster.md
+    for run in own proxy; do {{bin}} report --datasets "$out/$run" --date 2021-08-24 > /dev/null; done
+    python3 docs/reproduction.py --own "$out/own/4_report/2021-08-24/timetravel.csv" --proxy "$out/proxy/4_report/2021-08-24/timetravel.csv" --facts datasets/reference/timetravel-2021-08-24 > docs/REPRODUCTION-2021.md
+    echo "docs/REPRODUCTION-2021.md and datasets/reference/timetravel-2021-08-24/ regenerated (rebuild to embed the tables)"
+
+# Time travel's scan format (issue 12): `trivy rootfs` of the generated root filesystem against
+# `trivy sbom` of a CycloneDX SBOM of the same real inventory, medians (after `just reproduction`)
+bench-timetravel *flags: tools
+    python3 bench/timetravel_formats.py --datasets target/reproduction/own --rounds 5 {{flags}}
 
 # Execute the notebooks against datasets/ (after `just run`)
 notebooks: notebook-tools
