@@ -3,37 +3,12 @@
 //! the backfill plan (`orchestrate::backfill`) joins every date it wrote.
 
 use std::path::Path;
-use std::process::Command;
 
 use hubaudit::catalog;
 use hubaudit::orchestrate::{self, Done, Event, Settings};
 use hubaudit::stages::{backfill, report};
 
-use crate::util::{csv_rows, date, report_options, Workdir};
-
-fn git(dir: &Path, when: &str, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=test",
-            "-c",
-            "user.email=test@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .env("GIT_AUTHOR_DATE", when)
-        .env("GIT_COMMITTER_DATE", when)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use crate::util::{csv_rows, date, git, report_options, Workdir};
 
 fn write(dir: &Path, path: &str, text: &str) {
     let p = dir.join(path);

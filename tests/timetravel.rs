@@ -14,31 +14,7 @@ use hubaudit::io::{parquet as pq, partition};
 use hubaudit::stages::timetravel::{self, facts::Facts, repo_info, tracker, Inputs, Options};
 use hubaudit::tables::{self, RepoRow, TagRow};
 
-use crate::util::{date, repo, text, trivy};
-
-fn git(dir: &Path, when: &str, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .env("GIT_AUTHOR_DATE", when)
-        .env("GIT_COMMITTER_DATE", when)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use crate::util::{date, git, repo, text, trivy};
 
 fn commit(dir: &Path, when: &str, files: &[(&str, &str)]) {
     for (path, body) in files {
@@ -447,18 +423,21 @@ fn bad_input_is_refused_naming_it() {
     };
     let r = root.to_str().unwrap();
     let (i, s) = (info.to_str().unwrap(), sec.to_str().unwrap());
+    let on = |tracker: &str| {
+        cli(&[
+            "timetravel",
+            "--datasets",
+            r,
+            "--date",
+            "2021-08-24",
+            "--repo-info",
+            i,
+            "--security-tracker",
+            tracker,
+        ])
+    };
     // no catalog at the date
-    let out = cli(&[
-        "timetravel",
-        "--datasets",
-        r,
-        "--date",
-        "2021-08-24",
-        "--repo-info",
-        i,
-        "--security-tracker",
-        s,
-    ]);
+    let out = on(s);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("backfill"), "{}", text(&out));
     catalog_at(&root, "2021-08-24", IMAGES);
@@ -571,17 +550,7 @@ fn bad_input_is_refused_naming_it() {
     )
     .unwrap();
     std::fs::write(bad.join("data/DLA/list"), "").unwrap();
-    let out = cli(&[
-        "timetravel",
-        "--datasets",
-        r,
-        "--date",
-        "2021-08-24",
-        "--repo-info",
-        i,
-        "--security-tracker",
-        bad.to_str().unwrap(),
-    ]);
+    let out = on(bad.to_str().unwrap());
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("data/DSA/list:2"), "{}", text(&out));
     assert!(catalog::snapshots(&root, &TIMETRAVEL_SCANS)

@@ -266,3 +266,29 @@ pub fn compare_tables(
     }
     (partitions, rows, with_paths)
 }
+
+/// Runs git in `dir` with author and committer date `when` (for histories with dated
+/// commits); panics with git's stderr when it fails.
+pub fn git(dir: &Path, when: &str, args: &[&str]) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=test",
+            "-c",
+            "user.email=test@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .env("GIT_AUTHOR_DATE", when)
+        .env("GIT_COMMITTER_DATE", when)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
