@@ -388,6 +388,9 @@ pub fn caveats(row: &Row, date: NaiveDate, cve_list: bool) -> Vec<String> {
             None => out.push("inventory has no build time".into()),
         }
     }
+    if row.inventory.is_some() {
+        out.push("OS packages only: repo-info lists no application libraries (jars, npm, PHP or Python packages), which a scan of the image itself also matches".into());
+    }
     if !cve_list && row.status == "ok" {
         out.push("advisories dated only by DSA/DLA (no data/CVE/list): fixes shipped in point releases or never announced, and every unfixed state, are not counted; severities are unknown".into());
     }
