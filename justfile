@@ -75,7 +75,7 @@ deploy-tools:
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
     fi
-    kubectl version --client 2>/dev/null | head -1
+    kubectl version --client 2>/dev/null | sed -n 1p  # sed reads it all: no SIGPIPE under pipefail
 
 # Check the Kubernetes manifests in deploy/ offline: kubectl decodes every object, then
 # references, the Indexed Job's shard count, RBAC and every hubaudit flag they use are checked
