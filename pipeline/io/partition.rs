@@ -386,6 +386,17 @@ fn exchange(_a: &Path, _b: &Path) -> std::io::Result<()> {
 }
 
 /// Removes folders left in the staging area by processes that no longer run.
+/// A private scratch folder name under the staging area for `what` on `date`:
+/// `WHAT-DATE-PID-NANOS`, the shape [`remove_abandoned`] reads the pid from, so a folder left
+/// by a killed process is removed by the next write.
+pub fn scratch(root: &Path, what: &str, date: NaiveDate) -> PathBuf {
+    catalog::staging_area(root).join(format!(
+        "{what}-{date}-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ))
+}
+
 fn remove_abandoned(area: &Path) {
     let Ok(entries) = std::fs::read_dir(area) else {
         return;

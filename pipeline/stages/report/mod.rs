@@ -181,8 +181,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         ),
     ];
     let dir = catalog::report_dir(root, opts.date);
-    let tmp =
-        catalog::staging_area(root).join(format!("report-{}-{}", opts.date, std::process::id()));
+    let tmp = partition::scratch(root, "report", opts.date);
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let written = (|| {

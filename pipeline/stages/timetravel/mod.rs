@@ -569,11 +569,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
     };
 
     // the DB as of D, kept like any other
-    let work = catalog::staging_area(root).join(format!(
-        "timetravel-{}-{}",
-        opts.date,
-        std::process::id()
-    ));
+    let work = partition::scratch(root, "timetravel", opts.date);
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     let result = (|| {
