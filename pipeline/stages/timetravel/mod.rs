@@ -128,14 +128,14 @@ pub fn advisory_source(family: &str) -> Option<&'static str> {
     (family == "debian").then_some("debian-security-tracker")
 }
 
-/// The chosen tag of `name` and the other tags naming the same image: the same digest in the
-/// catalog, or the same library entry.
-fn same_image(tags: &[TagRow], tag: &str, entry_tags: &[String]) -> Vec<String> {
+/// The other tags naming the same image as `tag`: the same digest in the catalog (the same
+/// library entry is added from `--official-images` when the inputs are read).
+fn same_image(tags: &[TagRow], tag: &str) -> Vec<String> {
     let digest = tags
         .iter()
         .find(|t| t.tag == tag && t.digest.is_some())
         .and_then(|t| t.digest.clone());
-    let mut out: BTreeSet<String> = entry_tags.iter().cloned().collect();
+    let mut out: BTreeSet<String> = BTreeSet::new();
     if let Some(d) = digest {
         out.extend(
             tags.iter()
@@ -247,6 +247,13 @@ fn facts_from_history(
     }
     let mut lists: BTreeMap<List, Vec<tracker::Advisory>> = BTreeMap::new();
     let mut read_files = Vec::new();
+    let commit = sec.commit().unwrap_or_default().to_string();
+    let read_row = |file: &tree::File| TrackerRow {
+        file: file.path.clone(),
+        commit: commit.clone(),
+        sha256: file.sha256.clone(),
+        as_of: date,
+    };
     for list in [List::Dsa, List::Dla] {
         let path = format!("data/{}/list", list.as_str());
         let file = sec.read(&path)?.ok_or_else(|| {
@@ -258,21 +265,11 @@ fn facts_from_history(
         let parsed = tracker::parse_list(list, &read_text(&file)?, &path)
             .map_err(|e| Error::data(&path, e))?;
         lists.insert(list, parsed);
-        read_files.push(TrackerRow {
-            file: path,
-            commit: sec.commit().unwrap_or_default().to_string(),
-            sha256: file.sha256.clone(),
-            as_of: date,
-        });
+        read_files.push(read_row(&file));
     }
     let cve = match sec.read("data/CVE/list")? {
         Some(file) => {
-            read_files.push(TrackerRow {
-                file: file.path.clone(),
-                commit: sec.commit().unwrap_or_default().to_string(),
-                sha256: file.sha256.clone(),
-                as_of: date,
-            });
+            read_files.push(read_row(&file));
             Some(
                 tracker::parse_cve_list(&read_text(&file)?, &file.path)
                     .map_err(|e| Error::data(&file.path, e))?,
@@ -473,7 +470,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
     for r in &repos {
         let rows = by_repo.get(r.name.as_str()).cloned().unwrap_or_default();
         if let Some((tag, _, _)) = crate::stages::scan::choose_tag(&rows) {
-            let others = same_image(&rows, &tag, &[]);
+            let others = same_image(&rows, &tag);
             chosen.insert(r.name.clone(), (tag, others));
         }
     }
