@@ -200,8 +200,8 @@ bench-scale *flags: build-release tools s3-tools
 
 # Benchmarks: backfill a year of daily and weekly dates from generated docker-library-sized
 # histories (thousands of commits), the scan stage against plain `trivy image` loops on one
-# sample date (bench/scan_bench.py), then sharding and object storage (bench-scale) and the marts
-# benchmark (bench-marts); prints ratios
+# sample date (bench/scan_bench.py), then sharding and object storage (bench-scale), the marts
+# benchmark (bench-marts) and time travel's scan format (bench-timetravel); prints ratios
 bench: build-release tools bench-tools s3-tools
     #!/usr/bin/env bash
     set -euo pipefail
@@ -224,6 +224,7 @@ bench: build-release tools bench-tools s3-tools
     python3 bench/scan_bench.py --hubaudit {{rbin}} --rounds 3
     just bench-scale
     just bench-marts
+    if [ -d target/reproduction/own ]; then just bench-timetravel; else echo "bench-timetravel skipped: run just reproduction first (needs the real time-travel inputs)"; fi
 
 # Live run for today against the real Docker Hub and registry (release build; tokens from the environment)
 live: build-release tools
